@@ -1,0 +1,99 @@
+//! MSB-first bit packing shared by the saliency map and the entropy-coded payload.
+
+/// Appends bits most-significant first.
+#[derive(Debug, Default)]
+pub struct BitWriter {
+    bytes: Vec<u8>,
+    acc: u64,
+    nbits: u32,
+}
+
+impl BitWriter {
+    pub fn with_buffer(bytes: Vec<u8>) -> Self {
+        Self { bytes, acc: 0, nbits: 0 }
+    }
+
+    /// Writes the low `len` bits of `value` (len <= 32).
+    #[inline]
+    pub fn write(&mut self, value: u32, len: u32) {
+        debug_assert!(len <= 32);
+        if len == 0 {
+            return;
+        }
+        self.acc = (self.acc << len) | u64::from(value & (u32::MAX >> (32 - len)));
+        self.nbits += len;
+        while self.nbits >= 8 {
+            self.nbits -= 8;
+            self.bytes.push((self.acc >> self.nbits) as u8);
+        }
+    }
+
+    /// Pads the last byte with 1 bits (docs/bitstream.md: padding never completes a code the
+    /// decoder is asked to read, because the value count stops it first) and returns the bytes.
+    pub fn finish(mut self) -> Vec<u8> {
+        if self.nbits > 0 {
+            let pad = 8 - self.nbits;
+            self.write((1 << pad) - 1, pad);
+        }
+        self.bytes
+    }
+}
+
+/// Reads bits most-significant first; running out of input is `None`, never a panic.
+#[derive(Debug, Clone)]
+pub struct BitReader<'a> {
+    bytes: &'a [u8],
+    pos: usize, // in bits
+}
+
+impl<'a> BitReader<'a> {
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Self { bytes, pos: 0 }
+    }
+
+    #[inline]
+    pub fn read_bit(&mut self) -> Option<u32> {
+        let byte = *self.bytes.get(self.pos / 8)?;
+        let bit = (byte >> (7 - (self.pos % 8))) & 1;
+        self.pos += 1;
+        Some(u32::from(bit))
+    }
+
+    /// Reads `len` bits (len <= 32); `None` if fewer remain (the position is then unspecified).
+    pub fn read(&mut self, len: u32) -> Option<u32> {
+        let mut v = 0u32;
+        for _ in 0..len {
+            v = (v << 1) | self.read_bit()?;
+        }
+        Some(v)
+    }
+
+    pub fn bits_left(&self) -> usize {
+        (self.bytes.len() * 8).saturating_sub(self.pos)
+    }
+
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_padding() {
+        let mut w = BitWriter::default();
+        w.write(0b101, 3);
+        w.write(0x3ff, 10);
+        w.write(0, 1);
+        let bytes = w.finish();
+        assert_eq!(bytes, vec![0b1011_1111, 0b1111_1011]);
+        let mut r = BitReader::new(&bytes);
+        assert_eq!(r.read(3), Some(0b101));
+        assert_eq!(r.read(10), Some(0x3ff));
+        assert_eq!(r.read(1), Some(0));
+        assert_eq!(r.read(2), Some(0b11));
+        assert_eq!(r.read(1), None);
+    }
+}

@@ -1,0 +1,243 @@
+//! One frame of the progressive bitstream (docs/bitstream.md "Frame").
+//!
+//! `version | stream tag | value count (LEB128) | saliency map (40 bytes) | Huffman payload`
+//!
+//! Values are sent in [`priority_order`]; every byte prefix of a frame decodes to exactly the
+//! values of the full frame on the positions it covers, and the rest are zero.
+
+use super::bits::{BitReader, BitWriter};
+use super::order::priority_order;
+use super::saliency::{self, SaliencyMap};
+use super::tables::{CodecTables, DOWNSAMPLE};
+use super::FrameError;
+
+/// The frame format version this code writes and reads.
+pub const FRAME_VERSION: u8 = 1;
+
+/// Stream-level parameters (they travel in the caps, not in frames).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamParams {
+    /// True frame size; the encoder pads to a multiple of 8 and the decoder crops back.
+    pub width: u32,
+    pub height: u32,
+    /// Content-hash id of the model bundle.
+    pub model_id: String,
+}
+
+impl StreamParams {
+    /// Latent grid (rows, columns): ceil(H/8) x ceil(W/8).
+    pub fn latent_dims(&self) -> (usize, usize) {
+        (self.height.div_ceil(DOWNSAMPLE) as usize, self.width.div_ceil(DOWNSAMPLE) as usize)
+    }
+
+    /// Size the model runs at: the frame padded to a multiple of 8.
+    pub fn padded_size(&self) -> (u32, u32) {
+        (self.width.div_ceil(DOWNSAMPLE) * DOWNSAMPLE, self.height.div_ceil(DOWNSAMPLE) * DOWNSAMPLE)
+    }
+
+    /// One byte in every frame that ties it to its stream: CRC-8 (polynomial 0x07, init 0) of
+    /// the model id's bytes, then width and height as u32 little-endian.
+    pub fn tag(&self) -> u8 {
+        let mut crc = 0u8;
+        let bytes = self.model_id.bytes().chain(self.width.to_le_bytes()).chain(self.height.to_le_bytes());
+        for b in bytes {
+            crc ^= b;
+            for _ in 0..8 {
+                crc = if crc & 0x80 != 0 { (crc << 1) ^ 0x07 } else { crc << 1 };
+            }
+        }
+        crc
+    }
+}
+
+/// Number of values in the first `percentage` % (0..=100) of `total`, rounded down.
+pub fn values_for_percentage(total: usize, percentage: f64) -> usize {
+    let p = if percentage.is_nan() { 100.0 } else { percentage.clamp(0.0, 100.0) };
+    ((total as f64 * p / 100.0).floor() as usize).min(total)
+}
+
+/// Encodes one frame. `levels` holds the quantized latent (channel-major, `C x h x w`);
+/// the first `count` values in priority order are coded.
+pub fn encode_frame(
+    tables: &CodecTables,
+    params: &StreamParams,
+    saliency: &SaliencyMap,
+    levels: &[u8],
+    count: usize,
+) -> Vec<u8> {
+    let (h, w) = params.latent_dims();
+    let channels = tables.channels();
+    assert_eq!(levels.len(), channels * h * w, "latent size does not match the stream");
+    let count = count.min(levels.len());
+    let mut out = Vec::with_capacity(2 + 5 + saliency::ENCODED_BYTES + count);
+    out.push(FRAME_VERSION);
+    out.push(params.tag());
+    write_leb128(&mut out, count as u64);
+    let mut bits = BitWriter::with_buffer(out);
+    saliency.write(&mut bits);
+    let plane = h * w;
+    for &index in &priority_order(saliency, channels, h, w)[..count] {
+        let index = index as usize;
+        let (code, len) = tables.code(index / plane).code(levels[index]);
+        bits.write(code, u32::from(len));
+    }
+    bits.finish()
+}
+
+/// How much of a frame could be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameStatus {
+    /// Every value the header announced was decoded (or the requested limit was reached).
+    Complete,
+    /// The data ended inside the payload: the values before the cut were decoded.
+    Truncated,
+    /// The data ended before the saliency map was complete: no value could be decoded.
+    NoSaliency,
+}
+
+/// The values recovered from (a prefix of) a frame.
+#[derive(Debug, Clone)]
+pub struct DecodedFrame {
+    pub saliency: Option<SaliencyMap>,
+    /// Values the encoder sent (from the header; 0 if the header is cut).
+    pub declared: usize,
+    /// Levels in priority order; `levels[i]` belongs to latent index `order[i]`.
+    pub levels: Vec<u8>,
+    pub order: Vec<u32>,
+    pub status: FrameStatus,
+    pub channels: usize,
+}
+
+impl DecodedFrame {
+    /// Writes the dequantized latent (`C x h x w`) into `out`; values not received are zero.
+    pub fn fill_latent(&self, tables: &CodecTables, out: &mut [f32]) {
+        out.fill(0.0);
+        let plane = out.len() / self.channels.max(1);
+        let q = tables.quantizer();
+        for (&index, &level) in self.order.iter().zip(&self.levels) {
+            let index = index as usize;
+            out[index] = q.dequantize(index / plane, level);
+        }
+    }
+}
+
+/// Decodes at most `max_values` values from `data`, which may be any prefix of a frame.
+///
+/// Errors only when the frame is not one of this stream (unknown version, wrong stream tag);
+/// any cut gives a [`DecodedFrame`] with what the prefix holds.
+pub fn decode_frame(
+    tables: &CodecTables,
+    params: &StreamParams,
+    data: &[u8],
+    max_values: usize,
+) -> Result<DecodedFrame, FrameError> {
+    let channels = tables.channels();
+    let (h, w) = params.latent_dims();
+    let total = channels * h * w;
+    let mut frame = DecodedFrame {
+        saliency: None,
+        declared: 0,
+        levels: Vec::new(),
+        order: Vec::new(),
+        status: FrameStatus::NoSaliency,
+        channels,
+    };
+    if let Some(&version) = data.first() {
+        if version != FRAME_VERSION {
+            return Err(FrameError::UnsupportedVersion(version));
+        }
+    }
+    if let Some(&tag) = data.get(1) {
+        if tag != params.tag() {
+            return Err(FrameError::WrongStream { expected: params.tag(), found: tag });
+        }
+    }
+    let Some((declared, header_len)) = data.get(2..).and_then(read_leb128) else {
+        return Ok(frame);
+    };
+    if declared > total as u64 {
+        return Err(FrameError::BadCount { count: declared, total });
+    }
+    frame.declared = declared as usize;
+    let mut bits = BitReader::new(&data[2 + header_len..]);
+    let Some(saliency) = SaliencyMap::read(&mut bits) else {
+        return Ok(frame);
+    };
+    frame.saliency = Some(saliency);
+    let wanted = frame.declared.min(max_values);
+    let order = priority_order(&saliency, channels, h, w);
+    let plane = h * w;
+    frame.levels.reserve(wanted);
+    frame.status = FrameStatus::Complete;
+    for &index in &order[..wanted] {
+        match tables.code(index as usize / plane).decode(&mut bits) {
+            Some(level) => frame.levels.push(level),
+            None => {
+                frame.status = FrameStatus::Truncated;
+                break;
+            }
+        }
+    }
+    frame.order = order;
+    frame.order.truncate(frame.levels.len());
+    Ok(frame)
+}
+
+fn write_leb128(out: &mut Vec<u8>, mut v: u64) {
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// (value, bytes used); `None` if the input ends inside the number or it is over 5 bytes.
+fn read_leb128(data: &[u8]) -> Option<(u64, usize)> {
+    let mut v = 0u64;
+    for (i, &b) in data.iter().enumerate().take(5) {
+        v |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Some((v, i + 1));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leb128() {
+        for v in [0u64, 1, 127, 128, 9408, 1 << 20] {
+            let mut b = Vec::new();
+            write_leb128(&mut b, v);
+            assert_eq!(read_leb128(&b), Some((v, b.len())));
+            assert_eq!(read_leb128(&b[..b.len() - 1]), None);
+        }
+        assert_eq!(read_leb128(&[0x80; 6]), None);
+    }
+
+    #[test]
+    fn percentage() {
+        assert_eq!(values_for_percentage(9408, 100.0), 9408);
+        assert_eq!(values_for_percentage(9408, 20.0), 1881);
+        assert_eq!(values_for_percentage(9408, 0.0), 0);
+        assert_eq!(values_for_percentage(9408, 250.0), 9408);
+        assert_eq!(values_for_percentage(9408, f64::NAN), 9408);
+    }
+
+    #[test]
+    fn tag_depends_on_stream() {
+        let a = StreamParams { width: 224, height: 224, model_id: "abc".into() };
+        let b = StreamParams { width: 224, height: 225, model_id: "abc".into() };
+        assert_ne!(a.tag(), b.tag());
+        assert_eq!(a.latent_dims(), (28, 28));
+        assert_eq!(b.latent_dims(), (29, 28));
+        assert_eq!(b.padded_size(), (224, 232));
+    }
+}

@@ -1,0 +1,57 @@
+//! The codec core: priority order, quantization, entropy coding and the frame bitstream.
+//!
+//! Pure Rust, no GStreamer and no ONNX Runtime. The format is specified in docs/bitstream.md.
+
+pub mod bits;
+pub mod frame;
+pub mod huffman;
+pub mod order;
+pub mod quant;
+pub mod saliency;
+pub mod tables;
+
+pub use frame::{
+    DecodedFrame, FRAME_VERSION, FrameStatus, StreamParams, decode_frame, encode_frame, values_for_percentage,
+};
+pub use order::{priority, priority_order};
+pub use saliency::SaliencyMap;
+pub use tables::CodecTables;
+
+/// Invalid codec tables in a model bundle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodecError {
+    BadTables(String),
+}
+
+impl std::fmt::Display for CodecError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::BadTables(m) => write!(f, "invalid codec tables: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for CodecError {}
+
+/// A frame that does not belong to the stream it was given to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FrameError {
+    UnsupportedVersion(u8),
+    WrongStream { expected: u8, found: u8 },
+    BadCount { count: u64, total: usize },
+}
+
+impl std::fmt::Display for FrameError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::UnsupportedVersion(v) => write!(f, "frame format version {v} is not supported (expected {FRAME_VERSION})"),
+            Self::WrongStream { expected, found } => write!(
+                f,
+                "frame belongs to another stream (tag {found:#04x}, expected {expected:#04x}): different model or frame size"
+            ),
+            Self::BadCount { count, total } => write!(f, "frame announces {count} values but the latent has {total}"),
+        }
+    }
+}
+
+impl std::error::Error for FrameError {}

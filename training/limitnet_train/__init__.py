@@ -1,0 +1,1 @@
+"""Training pipeline for the LimitNet model shipped with gst-limitnet."""

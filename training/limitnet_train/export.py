@@ -1,0 +1,149 @@
+"""Export a trained checkpoint as a gst-limitnet model bundle (docs/bitstream.md, "Model bundle").
+
+  models/<name>/encoder.onnx   image [N,3,H,W] RGB 0..1 -> latent [N,12,H/8,W/8], saliency [N,1,H/8,W/8]
+  models/<name>/decoder.onnx   latent [N,12,H/8,W/8] -> image [N,3,H,W] RGB 0..1
+  models/<name>/codec.json     quantization ranges and per-channel Huffman code lengths
+
+Usage: python -m limitnet_train.export --ckpt training/checkpoints/paper/final.pt \
+           --data data --out models/limitnet-paper
+"""
+
+import argparse
+import heapq
+import json
+import os
+
+import torch
+
+from .data import PhotoSet
+from .model import CHANNELS, LEVELS, SALIENCY_GRID, LimitNet
+
+MAX_CODE_LENGTH = 15
+
+
+class EncoderGraph(torch.nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.encoder = model.encoder
+        self.saliency = model.saliency
+
+    def forward(self, image):
+        latent = self.encoder(image)
+        return latent, self.saliency(latent)
+
+
+def huffman_lengths(counts):
+    """Code lengths (1..15) of a Huffman code for `counts`, every symbol coded.
+
+    Counts get +1 so every symbol has a code; while the longest code is too long, counts are
+    halved (keeping >= 1), the usual simple length limiting."""
+    counts = [c + 1 for c in counts]
+    while True:
+        heap = [(c, i, (i,)) for i, c in enumerate(counts)]
+        heapq.heapify(heap)
+        lengths = [0] * len(counts)
+        tie = len(counts)
+        while len(heap) > 1:
+            c1, _, s1 = heapq.heappop(heap)
+            c2, _, s2 = heapq.heappop(heap)
+            for s in s1 + s2:
+                lengths[s] += 1
+            heapq.heappush(heap, (c1 + c2, tie, s1 + s2))
+            tie += 1
+        if max(lengths) <= MAX_CODE_LENGTH:
+            return lengths
+        counts = [max(1, c // 2) for c in counts]
+
+
+@torch.no_grad()
+def latent_histograms(model, images):
+    hist = torch.zeros(CHANNELS, LEVELS, dtype=torch.long)
+    scale = model.latent_max.view(1, -1, 1, 1)
+    for i in range(0, len(images), 8):
+        lat = model.encoder(images[i : i + 8])
+        q = torch.round(torch.clamp(lat / scale, 0, 1) * (LEVELS - 1)).long()
+        for c in range(CHANNELS):
+            hist[c] += torch.bincount(q[:, c].flatten(), minlength=LEVELS)
+    return hist
+
+
+def export_onnx(module, args, path, input_names, output_names, dynamic_shapes):
+    torch.onnx.export(
+        module,
+        args,
+        path,
+        input_names=input_names,
+        output_names=output_names,
+        dynamic_shapes=dynamic_shapes,
+        external_data=False,
+        dynamo=True,
+    )
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ckpt", required=True)
+    ap.add_argument("--data", default="data")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--name", default=None)
+    ap.add_argument("--table-crops", type=int, default=400, help="random training crops for the code tables")
+    args = ap.parse_args()
+
+    model = LimitNet()
+    ck = torch.load(args.ckpt, map_location="cpu")
+    model.load_state_dict(ck["model"])
+    model.eval()
+    os.makedirs(args.out, exist_ok=True)
+
+    n, h, w = torch.export.Dim("n", min=1, max=64), torch.export.Dim("h8", min=1, max=1024), torch.export.Dim("w8", min=1, max=1024)
+    export_onnx(
+        EncoderGraph(model),
+        (torch.rand(1, 3, 224, 224),),
+        os.path.join(args.out, "encoder.onnx"),
+        ["image"],
+        ["latent", "saliency"],
+        {"image": {0: n, 2: 8 * h, 3: 8 * w}},
+    )
+    export_onnx(
+        model.decoder,
+        (torch.rand(1, CHANNELS, 28, 28),),
+        os.path.join(args.out, "decoder.onnx"),
+        ["latent"],
+        ["image"],
+        {"latent": {0: n, 2: h, 3: w}},
+    )
+
+    # Code tables from the training split only: centre crops plus random crops at 224.
+    train = PhotoSet(args.data, "train")
+    import random
+
+    crops = [train.center_crops(224)]
+    rng = random.Random(7)
+    for _ in range(max(1, args.table_crops // 32)):
+        crops.append(train.sample(32, 224, rng)[0])
+    images = torch.cat(crops)
+    hist = latent_histograms(model, images)
+    lengths = [huffman_lengths(hist[c].tolist()) for c in range(CHANNELS)]
+    total = hist.sum(1).clamp_min(1)
+    bits = sum((hist[c] * torch.tensor(lengths[c])).sum().item() for c in range(CHANNELS))
+    codec = {
+        "format": "limitnet-codec",
+        "version": 1,
+        "channels": CHANNELS,
+        "downsample": 8,
+        "levels": LEVELS,
+        "saliency_grid": SALIENCY_GRID,
+        "saliency_bits": 5,
+        "latent_min": [0.0] * CHANNELS,
+        "latent_max": [round(float(v), 6) for v in model.latent_max],
+        "code_lengths": lengths,
+    }
+    with open(os.path.join(args.out, "codec.json"), "w") as f:
+        json.dump(codec, f, indent=1)
+    print(f"exported to {args.out}; tables from {len(images)} training crops; "
+          f"mean {bits / total.sum().item():.3f} bits/value; P(q=0) per channel "
+          f"{[round(v, 2) for v in (hist[:, 0] / total).tolist()]}")
+
+
+if __name__ == "__main__":
+    main()

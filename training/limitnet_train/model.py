@@ -1,0 +1,145 @@
+"""The LimitNet architecture (Hojjat et al., MobiSys 2024), layer shapes as in the paper's code.
+
+Encoder: 3->16 k7 s2, 16->16 k5 s4, 16->12 k3 (ReLU after each), so a HxW image gives a
+12 x H/8 x W/8 latent. Saliency branch: five 3x3 convs on the latent (12-16-16-8-4-1, sigmoid).
+Decoder: transposed convs 12->64 k7 s2, 64->64 k5 s4, then three 3x3 at full resolution (64-64-3).
+
+The bitstream-side pieces (8x8 saliency grid, 5-bit saliency, priority key, 64-level quantization)
+mirror docs/bitstream.md exactly so that training drops the same values the Rust codec drops.
+"""
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+CHANNELS = 12
+LEVELS = 64
+SALIENCY_GRID = 8
+SALIENCY_MAX = 31  # 5 bits
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class Encoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 16, 7, stride=2, padding=3)
+        self.conv2 = nn.Conv2d(16, 16, 5, stride=4, padding=1)
+        self.conv3 = nn.Conv2d(16, CHANNELS, 3, stride=1, padding=1)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+
+    def forward(self, rgb01):
+        x = (rgb01 - self.mean) / self.std
+        x = F.relu(self.conv1(x))
+        x = F.relu(self.conv2(x))
+        return F.relu(self.conv3(x))
+
+
+class SaliencyBranch(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(CHANNELS, 16, 3, padding=1)
+        self.conv2 = nn.Conv2d(16, 16, 3, padding=1)
+        self.conv3 = nn.Conv2d(16, 8, 3, padding=1)
+        self.conv4 = nn.Conv2d(8, 4, 3, padding=1)
+        self.conv5 = nn.Conv2d(4, 1, 3, padding=1)
+
+    def forward(self, latent):
+        x = F.relu(self.conv1(latent))
+        x = F.relu(self.conv2(x))
+        x = F.relu(self.conv3(x))
+        x = F.relu(self.conv4(x))
+        return torch.sigmoid(self.conv5(x))
+
+
+class Decoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.t_conv1 = nn.ConvTranspose2d(CHANNELS, 64, 7, stride=2, padding=3, output_padding=1)
+        self.t_conv2 = nn.ConvTranspose2d(64, 64, 5, stride=4, padding=1, output_padding=1)
+        self.t_conv3 = nn.ConvTranspose2d(64, 64, 3, stride=1, padding=1)
+        self.t_conv4 = nn.ConvTranspose2d(64, 64, 3, stride=1, padding=1)
+        self.t_conv5 = nn.ConvTranspose2d(64, 3, 3, stride=1, padding=1)
+
+    def forward(self, latent):
+        x = F.relu(self.t_conv1(latent))
+        x = F.relu(self.t_conv2(x))
+        x = F.relu(self.t_conv3(x))
+        x = F.relu(self.t_conv4(x))
+        return torch.sigmoid(self.t_conv5(x))
+
+
+class LimitNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder = Encoder()
+        self.saliency = SaliencyBranch()
+        self.decoder = Decoder()
+        # Per-channel quantization range [0, latent_max] (ReLU latents start at 0). Tracked as an
+        # EMA of a high percentile during training, frozen for the final steps and exported.
+        self.register_buffer("latent_max", torch.ones(CHANNELS))
+        self.register_buffer("latent_max_initialized", torch.tensor(False))
+
+    @torch.no_grad()
+    def update_latent_range(self, latent, momentum=0.99, q=0.999):
+        flat = latent.detach().transpose(0, 1).reshape(CHANNELS, -1)
+        if flat.shape[1] > 200_000:
+            idx = torch.randint(0, flat.shape[1], (200_000,))
+            flat = flat[:, idx]
+        cur = torch.quantile(flat.float(), q, dim=1).clamp_min(1e-3)
+        if not bool(self.latent_max_initialized):
+            self.latent_max.copy_(cur)
+            self.latent_max_initialized.fill_(True)
+        else:
+            self.latent_max.mul_(momentum).add_(cur * (1 - momentum))
+
+    def quantize(self, latent):
+        """64-level quantization with a straight-through gradient, as the Rust codec does it."""
+        scale = self.latent_max.view(1, -1, 1, 1)
+        q = torch.round(torch.clamp(latent / scale, 0, 1) * (LEVELS - 1))
+        deq = q * scale / (LEVELS - 1)
+        return latent + (deq - latent).detach()
+
+
+def cell_matrix(n, grid=SALIENCY_GRID, device=None):
+    """[grid, n] averaging matrix: latent row/col i belongs to cell i*grid//n (docs/bitstream.md)."""
+    cells = (torch.arange(n, device=device) * grid) // n
+    m = F.one_hot(cells, grid).T.float()
+    counts = m.sum(1, keepdim=True).clamp_min(1)
+    return m / counts, cells
+
+
+def pool_saliency(sal):
+    """[N,1,h,w] saliency in 0..1 -> [N,8,8] 5-bit integers, as the encoder sends them."""
+    _, _, h, w = sal.shape
+    my, _ = cell_matrix(h, device=sal.device)
+    mx, _ = cell_matrix(w, device=sal.device)
+    pooled = my @ sal[:, 0] @ mx.T
+    return torch.round(pooled.clamp(0, 1) * SALIENCY_MAX).long()
+
+
+def priority_keys(sal_q, h, w, channels=CHANNELS):
+    """Unique integer priority key per latent value [N,C,h,w]; larger is sent first.
+
+    key = (5*s + 31*(C - c)) * (C*h*w) + (C*h*w - 1 - (c*h*w + y*w + x)),
+    i.e. paper priority sal + (C-c)/5 scaled by 155, ties broken by channel, row, column.
+    """
+    n = sal_q.shape[0]
+    dev = sal_q.device
+    _, cy = cell_matrix(h, device=dev)
+    _, cx = cell_matrix(w, device=dev)
+    s = sal_q[:, cy][:, :, cx]  # [N,h,w]
+    c = torch.arange(channels, device=dev).view(1, channels, 1, 1)
+    prio = 5 * s.unsqueeze(1) + 31 * (channels - c)
+    total = channels * h * w
+    linear = torch.arange(total, device=dev).view(1, channels, h, w)
+    return prio.long() * total + (total - 1 - linear)
+
+
+def keep_mask(keys, keep_counts):
+    """Mask [N,C,h,w] of the first keep_counts[i] values in priority order."""
+    n = keys.shape[0]
+    flat = keys.view(n, -1)
+    ranks = torch.argsort(torch.argsort(flat, dim=1, descending=True), dim=1)
+    return (ranks < keep_counts.view(n, 1)).view_as(keys)

