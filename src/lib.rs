@@ -1,1 +1,40 @@
+//! gst-limitnet: the LimitNet progressive learned image codec (Hojjat et al., MobiSys 2024) as
+//! GStreamer elements (`limitnetenc`, `limitnetdec`) and as a library ([`Encoder`], [`Decoder`]).
+//!
+//! Layers, each depending only on those before it: [`codec`] (the bitstream, pure Rust),
+//! [`model`] (ONNX Runtime and model bundles), [`api`] (the two joined, for apps), and the
+//! elements on top.
+
+use gst::glib;
+
+pub mod api;
 pub mod codec;
+mod elements;
+pub mod limitnetdec;
+pub mod limitnetenc;
+pub mod model;
+
+pub use api::{
+    DecodeOptions, DecodeReport, Decoder, EncodeOptions, EncodedFrame, Encoder, Error, ImageRef,
+    PixelLayout,
+};
+pub use codec::StreamParams;
+pub use model::ModelBundle;
+
+fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    limitnetenc::register(plugin)?;
+    limitnetdec::register(plugin)?;
+    Ok(())
+}
+
+gst::plugin_define!(
+    limitnet,
+    env!("CARGO_PKG_DESCRIPTION"),
+    plugin_init,
+    concat!(env!("CARGO_PKG_VERSION"), "-", env!("COMMIT_ID")),
+    "MIT/X11",
+    env!("CARGO_PKG_NAME"),
+    env!("CARGO_PKG_NAME"),
+    env!("CARGO_PKG_REPOSITORY"),
+    env!("BUILD_REL_DATE")
+);

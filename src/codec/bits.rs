@@ -10,7 +10,11 @@ pub struct BitWriter {
 
 impl BitWriter {
     pub fn with_buffer(bytes: Vec<u8>) -> Self {
-        Self { bytes, acc: 0, nbits: 0 }
+        Self {
+            bytes,
+            acc: 0,
+            nbits: 0,
+        }
     }
 
     /// Writes the low `len` bits of `value` (len <= 32).

@@ -5,11 +5,11 @@
 //! Values are sent in [`priority_order`]; every byte prefix of a frame decodes to exactly the
 //! values of the full frame on the positions it covers, and the rest are zero.
 
+use super::FrameError;
 use super::bits::{BitReader, BitWriter};
 use super::order::priority_order;
 use super::saliency::{self, SaliencyMap};
 use super::tables::{CodecTables, DOWNSAMPLE};
-use super::FrameError;
 
 /// The frame format version this code writes and reads.
 pub const FRAME_VERSION: u8 = 1;
@@ -27,23 +27,37 @@ pub struct StreamParams {
 impl StreamParams {
     /// Latent grid (rows, columns): ceil(H/8) x ceil(W/8).
     pub fn latent_dims(&self) -> (usize, usize) {
-        (self.height.div_ceil(DOWNSAMPLE) as usize, self.width.div_ceil(DOWNSAMPLE) as usize)
+        (
+            self.height.div_ceil(DOWNSAMPLE) as usize,
+            self.width.div_ceil(DOWNSAMPLE) as usize,
+        )
     }
 
     /// Size the model runs at: the frame padded to a multiple of 8.
     pub fn padded_size(&self) -> (u32, u32) {
-        (self.width.div_ceil(DOWNSAMPLE) * DOWNSAMPLE, self.height.div_ceil(DOWNSAMPLE) * DOWNSAMPLE)
+        (
+            self.width.div_ceil(DOWNSAMPLE) * DOWNSAMPLE,
+            self.height.div_ceil(DOWNSAMPLE) * DOWNSAMPLE,
+        )
     }
 
     /// One byte in every frame that ties it to its stream: CRC-8 (polynomial 0x07, init 0) of
     /// the model id's bytes, then width and height as u32 little-endian.
     pub fn tag(&self) -> u8 {
         let mut crc = 0u8;
-        let bytes = self.model_id.bytes().chain(self.width.to_le_bytes()).chain(self.height.to_le_bytes());
+        let bytes = self
+            .model_id
+            .bytes()
+            .chain(self.width.to_le_bytes())
+            .chain(self.height.to_le_bytes());
         for b in bytes {
             crc ^= b;
             for _ in 0..8 {
-                crc = if crc & 0x80 != 0 { (crc << 1) ^ 0x07 } else { crc << 1 };
+                crc = if crc & 0x80 != 0 {
+                    (crc << 1) ^ 0x07
+                } else {
+                    crc << 1
+                };
             }
         }
         crc
@@ -52,7 +66,11 @@ impl StreamParams {
 
 /// Number of values in the first `percentage` % (0..=100) of `total`, rounded down.
 pub fn values_for_percentage(total: usize, percentage: f64) -> usize {
-    let p = if percentage.is_nan() { 100.0 } else { percentage.clamp(0.0, 100.0) };
+    let p = if percentage.is_nan() {
+        100.0
+    } else {
+        percentage.clamp(0.0, 100.0)
+    };
     ((total as f64 * p / 100.0).floor() as usize).min(total)
 }
 
@@ -67,7 +85,11 @@ pub fn encode_frame(
 ) -> Vec<u8> {
     let (h, w) = params.latent_dims();
     let channels = tables.channels();
-    assert_eq!(levels.len(), channels * h * w, "latent size does not match the stream");
+    assert_eq!(
+        levels.len(),
+        channels * h * w,
+        "latent size does not match the stream"
+    );
     let count = count.min(levels.len());
     let mut out = Vec::with_capacity(2 + 5 + saliency::ENCODED_BYTES + count);
     out.push(FRAME_VERSION);
@@ -149,14 +171,20 @@ pub fn decode_frame(
     }
     if let Some(&tag) = data.get(1) {
         if tag != params.tag() {
-            return Err(FrameError::WrongStream { expected: params.tag(), found: tag });
+            return Err(FrameError::WrongStream {
+                expected: params.tag(),
+                found: tag,
+            });
         }
     }
     let Some((declared, header_len)) = data.get(2..).and_then(read_leb128) else {
         return Ok(frame);
     };
     if declared > total as u64 {
-        return Err(FrameError::BadCount { count: declared, total });
+        return Err(FrameError::BadCount {
+            count: declared,
+            total,
+        });
     }
     frame.declared = declared as usize;
     let mut bits = BitReader::new(&data[2 + header_len..]);
@@ -233,8 +261,16 @@ mod tests {
 
     #[test]
     fn tag_depends_on_stream() {
-        let a = StreamParams { width: 224, height: 224, model_id: "abc".into() };
-        let b = StreamParams { width: 224, height: 225, model_id: "abc".into() };
+        let a = StreamParams {
+            width: 224,
+            height: 224,
+            model_id: "abc".into(),
+        };
+        let b = StreamParams {
+            width: 224,
+            height: 225,
+            model_id: "abc".into(),
+        };
         assert_ne!(a.tag(), b.tag());
         assert_eq!(a.latent_dims(), (28, 28));
         assert_eq!(b.latent_dims(), (29, 28));

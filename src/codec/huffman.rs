@@ -21,12 +21,17 @@ impl HuffmanCode {
     /// satisfy Kraft's inequality, so the code is prefix-free and every value can be sent.
     pub fn from_lengths(lengths: &[u8]) -> Result<Self, CodecError> {
         if lengths.is_empty() || lengths.len() > 256 {
-            return Err(CodecError::BadTables(format!("{} code lengths", lengths.len())));
+            return Err(CodecError::BadTables(format!(
+                "{} code lengths",
+                lengths.len()
+            )));
         }
         let mut count_per_length = [0u16; MAX_CODE_LENGTH as usize + 1];
         for &l in lengths {
             if l == 0 || l > MAX_CODE_LENGTH {
-                return Err(CodecError::BadTables(format!("code length {l} outside 1..=15")));
+                return Err(CodecError::BadTables(format!(
+                    "code length {l} outside 1..=15"
+                )));
             }
             count_per_length[l as usize] += 1;
         }
@@ -35,7 +40,9 @@ impl HuffmanCode {
             .map(|l| u32::from(count_per_length[l]) << (MAX_CODE_LENGTH as usize - l))
             .sum();
         if kraft > 1 << MAX_CODE_LENGTH {
-            return Err(CodecError::BadTables("code lengths violate Kraft's inequality".into()));
+            return Err(CodecError::BadTables(
+                "code lengths violate Kraft's inequality".into(),
+            ));
         }
         let mut sorted_symbols: Vec<u8> = (0..lengths.len() as u16).map(|s| s as u8).collect();
         sorted_symbols.sort_by_key(|&s| (lengths[s as usize], s));
@@ -49,7 +56,11 @@ impl HuffmanCode {
             code += 1;
             prev_len = l;
         }
-        Ok(Self { codes, count_per_length, sorted_symbols })
+        Ok(Self {
+            codes,
+            count_per_length,
+            sorted_symbols,
+        })
     }
 
     pub fn symbols(&self) -> usize {
@@ -99,7 +110,17 @@ mod tests {
 
     #[test]
     fn round_trip_all_symbols() {
-        let lengths: Vec<u8> = (0..64).map(|s| if s < 2 { 3 } else if s < 8 { 4 } else { 8 + (s % 2) as u8 }).collect();
+        let lengths: Vec<u8> = (0..64)
+            .map(|s| {
+                if s < 2 {
+                    3
+                } else if s < 8 {
+                    4
+                } else {
+                    8 + (s % 2) as u8
+                }
+            })
+            .collect();
         let c = HuffmanCode::from_lengths(&lengths).unwrap();
         let mut w = BitWriter::default();
         let msg: Vec<u8> = (0..64u8).chain((0..64).rev()).collect();

@@ -11,7 +11,8 @@ pub mod saliency;
 pub mod tables;
 
 pub use frame::{
-    DecodedFrame, FRAME_VERSION, FrameStatus, StreamParams, decode_frame, encode_frame, values_for_percentage,
+    DecodedFrame, FRAME_VERSION, FrameStatus, StreamParams, decode_frame, encode_frame,
+    values_for_percentage,
 };
 pub use order::{priority, priority_order};
 pub use saliency::SaliencyMap;
@@ -44,12 +45,18 @@ pub enum FrameError {
 impl std::fmt::Display for FrameError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::UnsupportedVersion(v) => write!(f, "frame format version {v} is not supported (expected {FRAME_VERSION})"),
+            Self::UnsupportedVersion(v) => write!(
+                f,
+                "frame format version {v} is not supported (expected {FRAME_VERSION})"
+            ),
             Self::WrongStream { expected, found } => write!(
                 f,
                 "frame belongs to another stream (tag {found:#04x}, expected {expected:#04x}): different model or frame size"
             ),
-            Self::BadCount { count, total } => write!(f, "frame announces {count} values but the latent has {total}"),
+            Self::BadCount { count, total } => write!(
+                f,
+                "frame announces {count} values but the latent has {total}"
+            ),
         }
     }
 }

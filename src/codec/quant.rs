@@ -11,15 +11,27 @@ pub struct Quantizer {
 impl Quantizer {
     /// `min[c] < max[c]` and finite, checked by [`super::CodecTables`].
     pub fn new(min: &[f32], max: &[f32], levels: u32) -> Self {
-        let step = min.iter().zip(max).map(|(lo, hi)| (hi - lo) / (levels - 1) as f32).collect();
-        Self { min: min.to_vec(), step, levels }
+        let step = min
+            .iter()
+            .zip(max)
+            .map(|(lo, hi)| (hi - lo) / (levels - 1) as f32)
+            .collect();
+        Self {
+            min: min.to_vec(),
+            step,
+            levels,
+        }
     }
 
     /// Level of value `v` of channel `c`: round((v - min) / step), clamped; NaN maps to 0.
     #[inline]
     pub fn quantize(&self, c: usize, v: f32) -> u8 {
         let q = ((v - self.min[c]) / self.step[c]).round();
-        if q.is_nan() { 0 } else { q.clamp(0.0, (self.levels - 1) as f32) as u8 }
+        if q.is_nan() {
+            0
+        } else {
+            q.clamp(0.0, (self.levels - 1) as f32) as u8
+        }
     }
 
     /// Value of level `q` of channel `c`. Only the decoder calls this, so float rounding here

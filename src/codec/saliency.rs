@@ -84,13 +84,18 @@ mod tests {
         assert_eq!(cell_of(3, 28), 0);
         assert_eq!(cell_of(4, 28), 1);
         // Latent grids smaller than 8 leave some cells empty.
-        assert_eq!((0..3).map(|i| cell_of(i, 3)).collect::<Vec<_>>(), vec![0, 2, 5]);
+        assert_eq!(
+            (0..3).map(|i| cell_of(i, 3)).collect::<Vec<_>>(),
+            vec![0, 2, 5]
+        );
     }
 
     #[test]
     fn pool_and_round_trip() {
         let (h, w) = (28, 28);
-        let sal: Vec<f32> = (0..h * w).map(|i| if (i % w) < 14 { 1.0 } else { 0.0 }).collect();
+        let sal: Vec<f32> = (0..h * w)
+            .map(|i| if (i % w) < 14 { 1.0 } else { 0.0 })
+            .collect();
         let map = SaliencyMap::pool(&sal, h, w);
         assert_eq!(map.0[0], 31);
         assert_eq!(map.0[7], 0);

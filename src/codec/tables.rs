@@ -34,19 +34,31 @@ pub struct CodecTables {
 
 impl CodecTables {
     pub fn from_json(bytes: &[u8]) -> Result<Self, CodecError> {
-        let j: CodecJson =
-            serde_json::from_slice(bytes).map_err(|e| CodecError::BadTables(format!("codec.json: {e}")))?;
+        let j: CodecJson = serde_json::from_slice(bytes)
+            .map_err(|e| CodecError::BadTables(format!("codec.json: {e}")))?;
         let bad = |m: String| Err(CodecError::BadTables(m));
         if j.format != "limitnet-codec" || j.version != 1 {
-            return bad(format!("unsupported codec tables {:?} version {}", j.format, j.version));
+            return bad(format!(
+                "unsupported codec tables {:?} version {}",
+                j.format, j.version
+            ));
         }
         if !(1..=64).contains(&j.channels) {
             return bad(format!("{} channels (1..=64 supported)", j.channels));
         }
-        if j.downsample != DOWNSAMPLE || j.levels != 64 || j.saliency_grid != saliency::GRID || j.saliency_bits != saliency::BITS {
-            return bad("downsample 8, 64 levels and an 8x8 5-bit saliency grid are required".into());
+        if j.downsample != DOWNSAMPLE
+            || j.levels != 64
+            || j.saliency_grid != saliency::GRID
+            || j.saliency_bits != saliency::BITS
+        {
+            return bad(
+                "downsample 8, 64 levels and an 8x8 5-bit saliency grid are required".into(),
+            );
         }
-        if j.latent_min.len() != j.channels || j.latent_max.len() != j.channels || j.code_lengths.len() != j.channels {
+        if j.latent_min.len() != j.channels
+            || j.latent_max.len() != j.channels
+            || j.code_lengths.len() != j.channels
+        {
             return bad("per-channel arrays do not match the channel count".into());
         }
         for (lo, hi) in j.latent_min.iter().zip(&j.latent_max) {
@@ -59,12 +71,18 @@ impl CodecTables {
             .iter()
             .map(|l| {
                 if l.len() != j.levels as usize {
-                    return Err(CodecError::BadTables("code table size differs from the level count".into()));
+                    return Err(CodecError::BadTables(
+                        "code table size differs from the level count".into(),
+                    ));
                 }
                 HuffmanCode::from_lengths(l)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self { channels: j.channels, quantizer: Quantizer::new(&j.latent_min, &j.latent_max, j.levels), codes })
+        Ok(Self {
+            channels: j.channels,
+            quantizer: Quantizer::new(&j.latent_min, &j.latent_max, j.levels),
+            codes,
+        })
     }
 
     pub fn channels(&self) -> usize {

@@ -1,0 +1,406 @@
+//! The codec as a library, without GStreamer: RGB frame -> progressive bytes -> RGB frame.
+//!
+//! ```no_run
+//! use gstlimitnet::{Decoder, DecodeOptions, Encoder, EncodeOptions, ImageRef, ModelBundle, PixelLayout};
+//!
+//! let bundle = ModelBundle::embedded()?;
+//! let mut encoder = Encoder::new(bundle.clone(), 1)?;
+//! let mut decoder = Decoder::new(bundle, 2)?;
+//! let (w, h) = (224u32, 224u32);
+//! let rgb = vec![128u8; (w * h * 3) as usize];
+//! let frame = encoder.encode(&ImageRef::packed(&rgb, w, h, PixelLayout::Rgb), &EncodeOptions::default())?;
+//! // Any prefix decodes: here the first 512 bytes, or 20 % of the values.
+//! let params = encoder.stream_params(w, h);
+//! let (image, report) = decoder.decode(&params, &frame.data[..512.min(frame.data.len())], &DecodeOptions::default())?;
+//! let (image20, _) = decoder.decode(&params, &frame.data, &DecodeOptions { percentage: 20.0, ..Default::default() })?;
+//! # Ok::<(), gstlimitnet::Error>(())
+//! ```
+
+use std::sync::Arc;
+
+use crate::codec::{self, DecodedFrame, FrameError, FrameStatus, SaliencyMap, StreamParams};
+use crate::model::{DecoderSession, EncoderSession, ModelBundle};
+
+/// Largest frame side accepted (the decoder's full-resolution feature maps grow with the area).
+pub const MAX_DIMENSION: u32 = 4096;
+
+/// Why the codec could not run (frame damage is never an error: see [`DecodeReport`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// ONNX Runtime could not be loaded or failed.
+    Runtime(String),
+    /// The model bundle is missing or invalid.
+    Model(String),
+    /// The caller's image or parameters are unusable.
+    Input(String),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Runtime(m) => write!(f, "ONNX Runtime: {m}"),
+            Self::Model(m) => write!(f, "model: {m}"),
+            Self::Input(m) => write!(f, "input: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+fn runtime_error(e: String) -> Error {
+    if e.contains("could not be loaded") {
+        Error::Runtime(e)
+    } else {
+        Error::Model(e)
+    }
+}
+
+/// Byte layout of a packed 8-bit RGB pixel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PixelLayout {
+    Rgb,
+    Bgr,
+    Rgbx,
+    Bgrx,
+    Xrgb,
+    Xbgr,
+}
+
+impl PixelLayout {
+    /// (red, green, blue offsets, bytes per pixel). Alpha variants share the x layouts.
+    pub fn offsets(self) -> ([usize; 3], usize) {
+        match self {
+            Self::Rgb => ([0, 1, 2], 3),
+            Self::Bgr => ([2, 1, 0], 3),
+            Self::Rgbx => ([0, 1, 2], 4),
+            Self::Bgrx => ([2, 1, 0], 4),
+            Self::Xrgb => ([1, 2, 3], 4),
+            Self::Xbgr => ([3, 2, 1], 4),
+        }
+    }
+}
+
+/// A borrowed packed RGB image.
+#[derive(Debug, Clone, Copy)]
+pub struct ImageRef<'a> {
+    pub data: &'a [u8],
+    pub width: u32,
+    pub height: u32,
+    /// Bytes from one row to the next.
+    pub stride: usize,
+    pub layout: PixelLayout,
+}
+
+impl<'a> ImageRef<'a> {
+    /// Rows without padding.
+    pub fn packed(data: &'a [u8], width: u32, height: u32, layout: PixelLayout) -> Self {
+        Self {
+            data,
+            width,
+            height,
+            stride: width as usize * layout.offsets().1,
+            layout,
+        }
+    }
+}
+
+fn check_size(width: u32, height: u32) -> Result<(), Error> {
+    if width == 0 || height == 0 || width > MAX_DIMENSION || height > MAX_DIMENSION {
+        return Err(Error::Input(format!(
+            "frame size {width}x{height} outside 1..={MAX_DIMENSION}"
+        )));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncodeOptions {
+    /// Send only the first `percentage` % of latent values (priority order), 0..=100.
+    pub percentage: f64,
+    /// Cut the frame after this many bytes (0: no cut).
+    pub max_bytes: usize,
+}
+
+impl Default for EncodeOptions {
+    fn default() -> Self {
+        Self {
+            percentage: 100.0,
+            max_bytes: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct EncodedFrame {
+    pub data: Vec<u8>,
+    /// Values announced in the frame (before any `max_bytes` cut).
+    pub values: usize,
+    /// Values in the latent.
+    pub total_values: usize,
+    pub saliency: SaliencyMap,
+}
+
+/// Encodes frames of any size with one bundle (one ONNX session, buffers reused).
+pub struct Encoder {
+    bundle: Arc<ModelBundle>,
+    session: EncoderSession,
+    input: Vec<f32>,
+    latent: Vec<f32>,
+    saliency: Vec<f32>,
+    levels: Vec<u8>,
+}
+
+impl Encoder {
+    /// `threads`: ONNX Runtime intra-op threads (0: its default).
+    pub fn new(bundle: Arc<ModelBundle>, threads: usize) -> Result<Self, Error> {
+        let session = EncoderSession::new(&bundle, threads).map_err(runtime_error)?;
+        Ok(Self {
+            bundle,
+            session,
+            input: Vec::new(),
+            latent: Vec::new(),
+            saliency: Vec::new(),
+            levels: Vec::new(),
+        })
+    }
+
+    pub fn bundle(&self) -> &Arc<ModelBundle> {
+        &self.bundle
+    }
+
+    /// The stream parameters of frames of this size (what the caps carry).
+    pub fn stream_params(&self, width: u32, height: u32) -> StreamParams {
+        StreamParams {
+            width,
+            height,
+            model_id: self.bundle.id.clone(),
+        }
+    }
+
+    pub fn encode(
+        &mut self,
+        image: &ImageRef<'_>,
+        options: &EncodeOptions,
+    ) -> Result<EncodedFrame, Error> {
+        check_size(image.width, image.height)?;
+        let (w, h) = (image.width as usize, image.height as usize);
+        let (offsets, bpp) = image.layout.offsets();
+        if image.stride < w * bpp || image.data.len() < image.stride * (h - 1) + w * bpp {
+            return Err(Error::Input(format!(
+                "{} bytes with stride {} are too few for {w}x{h}",
+                image.data.len(),
+                image.stride
+            )));
+        }
+        let params = self.stream_params(image.width, image.height);
+        let (pw, ph) = params.padded_size();
+        let (pw, ph) = (pw as usize, ph as usize);
+        // Planar RGB in 0..1, edges replicated into the padding (cheaper to code than black).
+        self.input.resize(3 * pw * ph, 0.0);
+        let (red, rest) = self.input.split_at_mut(pw * ph);
+        let (green, blue) = rest.split_at_mut(pw * ph);
+        for y in 0..ph {
+            let row = &image.data[y.min(h - 1) * image.stride..];
+            for x in 0..pw {
+                let px = &row[x.min(w - 1) * bpp..];
+                let i = y * pw + x;
+                red[i] = f32::from(px[offsets[0]]) / 255.0;
+                green[i] = f32::from(px[offsets[1]]) / 255.0;
+                blue[i] = f32::from(px[offsets[2]]) / 255.0;
+            }
+        }
+        self.session
+            .run(&self.input, pw, ph, &mut self.latent, &mut self.saliency)
+            .map_err(Error::Runtime)?;
+        let (lh, lw) = params.latent_dims();
+        let saliency = SaliencyMap::pool(&self.saliency, lh, lw);
+        let quantizer = self.bundle.tables.quantizer();
+        let plane = lh * lw;
+        self.levels.clear();
+        self.levels.extend(
+            self.latent
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| quantizer.quantize(i / plane, v)),
+        );
+        let total = self.levels.len();
+        let values = codec::values_for_percentage(total, options.percentage);
+        let mut data = codec::encode_frame(
+            &self.bundle.tables,
+            &params,
+            &saliency,
+            &self.levels,
+            values,
+        );
+        if options.max_bytes > 0 {
+            data.truncate(options.max_bytes);
+        }
+        Ok(EncodedFrame {
+            data,
+            values,
+            total_values: total,
+            saliency,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodeOptions {
+    /// Decode only the first `percentage` % of latent values, 0..=100.
+    pub percentage: f64,
+    /// Use only the first `max_bytes` bytes of the frame (0: all).
+    pub max_bytes: usize,
+}
+
+impl Default for DecodeOptions {
+    fn default() -> Self {
+        Self {
+            percentage: 100.0,
+            max_bytes: 0,
+        }
+    }
+}
+
+/// What a decode could use of its frame. A frame always decodes to an image; this says how.
+#[derive(Debug, Clone)]
+pub struct DecodeReport {
+    pub status: FrameStatus,
+    /// Values decoded (the rest of the latent is zero).
+    pub values: usize,
+    /// Values the encoder sent.
+    pub declared: usize,
+    pub total_values: usize,
+    /// Bytes of the frame that were used.
+    pub bytes: usize,
+    pub saliency: Option<SaliencyMap>,
+    /// Set when the frame is not of this stream: nothing of it was used.
+    pub rejected: Option<FrameError>,
+}
+
+/// Decodes frames of one bundle (one ONNX session, buffers reused).
+pub struct Decoder {
+    bundle: Arc<ModelBundle>,
+    session: DecoderSession,
+    latent: Vec<f32>,
+}
+
+impl Decoder {
+    pub fn new(bundle: Arc<ModelBundle>, threads: usize) -> Result<Self, Error> {
+        let session = DecoderSession::new(&bundle, threads).map_err(runtime_error)?;
+        Ok(Self {
+            bundle,
+            session,
+            latent: Vec::new(),
+        })
+    }
+
+    pub fn bundle(&self) -> &Arc<ModelBundle> {
+        &self.bundle
+    }
+
+    /// Only the entropy decoding, no network: which values (a prefix of) `data` gives.
+    pub fn decode_values(
+        &self,
+        params: &StreamParams,
+        data: &[u8],
+        options: &DecodeOptions,
+    ) -> (Result<DecodedFrame, FrameError>, usize) {
+        let used = if options.max_bytes > 0 {
+            data.len().min(options.max_bytes)
+        } else {
+            data.len()
+        };
+        let (lh, lw) = params.latent_dims();
+        let total = self.bundle.tables.channels() * lh * lw;
+        let max_values = codec::values_for_percentage(total, options.percentage);
+        (
+            codec::decode_frame(&self.bundle.tables, params, &data[..used], max_values),
+            used,
+        )
+    }
+
+    /// Decodes into packed RGB (`out`, rows `stride` bytes apart) at the stream's true size.
+    pub fn decode_into(
+        &mut self,
+        params: &StreamParams,
+        data: &[u8],
+        options: &DecodeOptions,
+        out: &mut [u8],
+        stride: usize,
+    ) -> Result<DecodeReport, Error> {
+        check_size(params.width, params.height)?;
+        if params.model_id != self.bundle.id {
+            return Err(Error::Model(format!(
+                "stream was encoded with model {} but the decoder has model {} ({})",
+                params.model_id, self.bundle.id, self.bundle.name
+            )));
+        }
+        let (w, h) = (params.width as usize, params.height as usize);
+        if stride < 3 * w || out.len() < stride * (h - 1) + 3 * w {
+            return Err(Error::Input(format!(
+                "output of {} bytes with stride {stride} is too small for {w}x{h}",
+                out.len()
+            )));
+        }
+        let (lh, lw) = params.latent_dims();
+        let total = self.bundle.tables.channels() * lh * lw;
+        self.latent.resize(total, 0.0);
+        let (frame, used) = self.decode_values(params, data, options);
+        let report = match frame {
+            Ok(frame) => {
+                frame.fill_latent(&self.bundle.tables, &mut self.latent);
+                DecodeReport {
+                    status: frame.status,
+                    values: frame.levels.len(),
+                    declared: frame.declared,
+                    total_values: total,
+                    bytes: used,
+                    saliency: frame.saliency,
+                    rejected: None,
+                }
+            }
+            Err(e) => {
+                self.latent.fill(0.0);
+                DecodeReport {
+                    status: FrameStatus::NoSaliency,
+                    values: 0,
+                    declared: 0,
+                    total_values: total,
+                    bytes: used,
+                    saliency: None,
+                    rejected: Some(e),
+                }
+            }
+        };
+        let pw = lw * 8;
+        let plane = lh * 8 * pw;
+        self.session
+            .run(&self.latent, lh, lw, |rgb| {
+                for y in 0..h {
+                    let row = &mut out[y * stride..y * stride + 3 * w];
+                    for (x, px) in row.chunks_exact_mut(3).enumerate() {
+                        let i = y * pw + x;
+                        for (c, v) in px.iter_mut().enumerate() {
+                            *v = (rgb[c * plane + i] * 255.0).round().clamp(0.0, 255.0) as u8;
+                        }
+                    }
+                }
+            })
+            .map_err(Error::Runtime)?;
+        Ok(report)
+    }
+
+    /// Decodes into a new packed RGB buffer (`3 * width * height` bytes).
+    pub fn decode(
+        &mut self,
+        params: &StreamParams,
+        data: &[u8],
+        options: &DecodeOptions,
+    ) -> Result<(Vec<u8>, DecodeReport), Error> {
+        check_size(params.width, params.height)?;
+        let stride = 3 * params.width as usize;
+        let mut out = vec![0u8; stride * params.height as usize];
+        let report = self.decode_into(params, data, options, &mut out, stride)?;
+        Ok((out, report))
+    }
+}

@@ -1,0 +1,353 @@
+use std::path::PathBuf;
+use std::sync::{LazyLock, Mutex};
+
+use gst::glib;
+use gst::subclass::prelude::*;
+use gst_video::prelude::*;
+use gst_video::subclass::prelude::*;
+
+use crate::api::{DecodeOptions, Decoder, MAX_DIMENSION};
+use crate::codec::{FrameStatus, StreamParams};
+use crate::elements::{CAPS_NAME, load_bundle};
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "limitnetdec",
+        gst::DebugColorFlags::empty(),
+        Some("LimitNet decoder"),
+    )
+});
+
+const DEFAULT_PERCENTAGE: f64 = 100.0;
+const DEFAULT_MAX_BYTES: u32 = 0;
+const DEFAULT_THREADS: u32 = 0;
+
+#[derive(Debug, Clone)]
+struct Settings {
+    percentage: f64,
+    max_bytes: u32,
+    model: Option<String>,
+    threads: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            percentage: DEFAULT_PERCENTAGE,
+            max_bytes: DEFAULT_MAX_BYTES,
+            model: None,
+            threads: DEFAULT_THREADS,
+        }
+    }
+}
+
+struct State {
+    decoder: Decoder,
+    /// From the sink caps (set_format).
+    stream: Option<(StreamParams, gst_video::VideoInfo)>,
+}
+
+#[derive(Default)]
+pub struct LimitNetDec {
+    settings: Mutex<Settings>,
+    state: Mutex<Option<State>>,
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for LimitNetDec {
+    const NAME: &'static str = "GstLimitNetDec";
+    type Type = super::LimitNetDec;
+    type ParentType = gst_video::VideoDecoder;
+}
+
+impl ObjectImpl for LimitNetDec {
+    fn constructed(&self) {
+        self.parent_constructed();
+        // One buffer is one frame (or a prefix of one): no parsing needed.
+        self.obj().set_packetized(true);
+    }
+
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![
+                glib::ParamSpecDouble::builder("percentage")
+                    .nick("Percentage")
+                    .blurb("Decode only the first N % of latent values (the rest are taken as zero)")
+                    .minimum(0.0)
+                    .maximum(100.0)
+                    .default_value(DEFAULT_PERCENTAGE)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("max-bytes")
+                    .nick("Maximum bytes per frame")
+                    .blurb("Use only the first N bytes of each frame, as if the link had cut it there (0 = all)")
+                    .default_value(DEFAULT_MAX_BYTES)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecString::builder("model")
+                    .nick("Model bundle")
+                    .blurb("Directory of a model bundle (encoder.onnx, decoder.onnx, codec.json); unset = the embedded default")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("threads")
+                    .nick("Threads")
+                    .blurb("ONNX Runtime intra-op threads for the decoder network (0 = one per core)")
+                    .maximum(256)
+                    .default_value(DEFAULT_THREADS)
+                    .mutable_ready()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut s = self.settings.lock().unwrap();
+        match pspec.name() {
+            "percentage" => s.percentage = value.get().expect("type checked upstream"),
+            "max-bytes" => s.max_bytes = value.get().expect("type checked upstream"),
+            "model" => s.model = value.get().expect("type checked upstream"),
+            "threads" => s.threads = value.get().expect("type checked upstream"),
+            _ => unreachable!(),
+        }
+        gst::debug!(CAT, imp = self, "{} = {:?}", pspec.name(), value);
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let s = self.settings.lock().unwrap();
+        match pspec.name() {
+            "percentage" => s.percentage.to_value(),
+            "max-bytes" => s.max_bytes.to_value(),
+            "model" => s.model.to_value(),
+            "threads" => s.threads.to_value(),
+            _ => unreachable!(),
+        }
+    }
+}
+
+impl GstObjectImpl for LimitNetDec {}
+
+impl ElementImpl for LimitNetDec {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "LimitNet decoder",
+                "Decoder/Video/Image",
+                "Decodes LimitNet progressive frames, or any prefix of them, to RGB (LimitNet, MobiSys 2024)",
+                "gst-limitnet developers",
+            )
+        });
+        Some(&*META)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let max = MAX_DIMENSION as i32;
+            let sink = gst::Caps::builder(CAPS_NAME)
+                .field("width", gst::IntRange::new(1, max))
+                .field("height", gst::IntRange::new(1, max))
+                .build();
+            let src = gst_video::VideoCapsBuilder::new()
+                .format(gst_video::VideoFormat::Rgb)
+                .width_range(1..=max)
+                .height_range(1..=max)
+                .build();
+            vec![
+                gst::PadTemplate::new(
+                    "sink",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Always,
+                    &sink,
+                )
+                .unwrap(),
+                gst::PadTemplate::new(
+                    "src",
+                    gst::PadDirection::Src,
+                    gst::PadPresence::Always,
+                    &src,
+                )
+                .unwrap(),
+            ]
+        });
+        TEMPLATES.as_ref()
+    }
+}
+
+impl VideoDecoderImpl for LimitNetDec {
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let settings = self.settings.lock().unwrap().clone();
+        let bundle = load_bundle(settings.model.as_deref().map(PathBuf::from).as_deref())?;
+        gst::info!(
+            CAT,
+            imp = self,
+            "model {} ({}), {} threads",
+            bundle.name,
+            bundle.id,
+            settings.threads
+        );
+        let decoder =
+            Decoder::new(bundle, settings.threads as usize).map_err(crate::elements::init_error)?;
+        *self.state.lock().unwrap() = Some(State {
+            decoder,
+            stream: None,
+        });
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        *self.state.lock().unwrap() = None;
+        Ok(())
+    }
+
+    fn set_format(
+        &self,
+        input: &gst_video::VideoCodecState<'static, gst_video::video_codec_state::Readable>,
+    ) -> Result<(), gst::LoggableError> {
+        let caps = input
+            .caps()
+            .ok_or_else(|| gst::loggable_error!(CAT, "no caps"))?;
+        let s = caps
+            .structure(0)
+            .ok_or_else(|| gst::loggable_error!(CAT, "empty caps"))?;
+        let width = s
+            .get::<i32>("width")
+            .map_err(|_| gst::loggable_error!(CAT, "caps without width"))?;
+        let height = s
+            .get::<i32>("height")
+            .map_err(|_| gst::loggable_error!(CAT, "caps without height"))?;
+        let model_id = s
+            .get::<&str>("model-id")
+            .map_err(|_| gst::loggable_error!(CAT, "caps without model-id"))?;
+        let params = StreamParams {
+            width: width as u32,
+            height: height as u32,
+            model_id: model_id.to_string(),
+        };
+        {
+            let guard = self.state.lock().unwrap();
+            let st = guard
+                .as_ref()
+                .ok_or_else(|| gst::loggable_error!(CAT, "set_format before start"))?;
+            let bundle = st.decoder.bundle();
+            if bundle.id != params.model_id {
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::WrongType,
+                    [
+                        "Stream encoded with model {} but this decoder has model {} ({}): set the model property to the bundle the encoder used",
+                        params.model_id,
+                        bundle.id,
+                        bundle.name
+                    ]
+                );
+                return Err(gst::loggable_error!(CAT, "model mismatch"));
+            }
+        }
+        let instance = self.obj();
+        let output = instance
+            .set_output_state(
+                gst_video::VideoFormat::Rgb,
+                params.width,
+                params.height,
+                Some(input),
+            )
+            .map_err(|_| gst::loggable_error!(CAT, "failed to set output state"))?;
+        let info = output.info().clone();
+        instance
+            .negotiate(output)
+            .map_err(|_| gst::loggable_error!(CAT, "failed to negotiate"))?;
+        gst::debug!(
+            CAT,
+            imp = self,
+            "stream {}x{} model {}, latent {:?}",
+            width,
+            height,
+            model_id,
+            params.latent_dims()
+        );
+        if let Some(st) = self.state.lock().unwrap().as_mut() {
+            st.stream = Some((params, info));
+        }
+        Ok(())
+    }
+
+    fn handle_frame(
+        &self,
+        mut frame: gst_video::VideoCodecFrame,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let settings = self.settings.lock().unwrap().clone();
+        let options = DecodeOptions {
+            percentage: settings.percentage,
+            max_bytes: settings.max_bytes as usize,
+        };
+        // Output buffer first (it may block on downstream), then decode straight into it.
+        self.obj().allocate_output_frame(&mut frame, None)?;
+        let input = frame.input_buffer_owned().ok_or(gst::FlowError::Error)?;
+        let map = input.map_readable().map_err(|_| gst::FlowError::Error)?;
+        let report = {
+            let mut guard = self.state.lock().unwrap();
+            let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
+            let (params, info) = state.stream.as_ref().ok_or(gst::FlowError::NotNegotiated)?;
+            let output = frame.output_buffer_mut().ok_or(gst::FlowError::Error)?;
+            let mut vframe = gst_video::VideoFrameRef::from_buffer_ref_writable(output, info)
+                .map_err(|_| {
+                    gst::element_imp_error!(
+                        self,
+                        gst::CoreError::Failed,
+                        ["Failed to map output buffer"]
+                    );
+                    gst::FlowError::Error
+                })?;
+            let stride = vframe.plane_stride()[0] as usize;
+            let out = vframe
+                .plane_data_mut(0)
+                .map_err(|_| gst::FlowError::Error)?;
+            state
+                .decoder
+                .decode_into(params, map.as_slice(), &options, out, stride)
+                .map_err(|e| {
+                    gst::element_imp_error!(
+                        self,
+                        gst::StreamError::Decode,
+                        ["Decoding failed: {}", e]
+                    );
+                    gst::FlowError::Error
+                })?
+        };
+        gst::log!(
+            CAT,
+            imp = self,
+            "frame {}: used {} of {} bytes, {} values ({} sent, {} in latent), {:?}",
+            frame.system_frame_number(),
+            report.bytes,
+            map.len(),
+            report.values,
+            report.declared,
+            report.total_values,
+            report.status
+        );
+        if let Some(reason) = &report.rejected {
+            gst::element_imp_warning!(
+                self,
+                gst::StreamError::Decode,
+                [
+                    "Frame {} ignored: {}; output is the empty-latent image",
+                    frame.system_frame_number(),
+                    reason
+                ]
+            );
+        } else if report.status == FrameStatus::NoSaliency {
+            gst::element_imp_warning!(
+                self,
+                gst::StreamError::Decode,
+                [
+                    "Frame {} has only {} bytes, less than its header and saliency map; output is the empty-latent image",
+                    frame.system_frame_number(),
+                    map.len()
+                ]
+            );
+        }
+        drop(map);
+        self.obj().finish_frame(frame)
+    }
+}

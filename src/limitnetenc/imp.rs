@@ -1,0 +1,308 @@
+use std::path::PathBuf;
+use std::sync::{LazyLock, Mutex};
+
+use gst::glib;
+use gst::subclass::prelude::*;
+use gst_video::prelude::*;
+use gst_video::subclass::prelude::*;
+
+use crate::api::{EncodeOptions, Encoder, ImageRef, MAX_DIMENSION, PixelLayout};
+use crate::elements::{CAPS_NAME, load_bundle};
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "limitnetenc",
+        gst::DebugColorFlags::empty(),
+        Some("LimitNet encoder"),
+    )
+});
+
+const DEFAULT_PERCENTAGE: f64 = 100.0;
+const DEFAULT_MAX_BYTES: u32 = 0;
+const DEFAULT_THREADS: u32 = 1;
+
+#[derive(Debug, Clone)]
+struct Settings {
+    percentage: f64,
+    max_bytes: u32,
+    model: Option<String>,
+    threads: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            percentage: DEFAULT_PERCENTAGE,
+            max_bytes: DEFAULT_MAX_BYTES,
+            model: None,
+            threads: DEFAULT_THREADS,
+        }
+    }
+}
+
+struct State {
+    encoder: Encoder,
+    /// Set by set_format.
+    input: Option<(gst_video::VideoInfo, PixelLayout)>,
+}
+
+#[derive(Default)]
+pub struct LimitNetEnc {
+    settings: Mutex<Settings>,
+    state: Mutex<Option<State>>,
+}
+
+fn layout_of(format: gst_video::VideoFormat) -> Option<PixelLayout> {
+    use gst_video::VideoFormat as F;
+    Some(match format {
+        F::Rgb => PixelLayout::Rgb,
+        F::Bgr => PixelLayout::Bgr,
+        F::Rgbx | F::Rgba => PixelLayout::Rgbx,
+        F::Bgrx | F::Bgra => PixelLayout::Bgrx,
+        F::Xrgb | F::Argb => PixelLayout::Xrgb,
+        F::Xbgr | F::Abgr => PixelLayout::Xbgr,
+        _ => return None,
+    })
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for LimitNetEnc {
+    const NAME: &'static str = "GstLimitNetEnc";
+    type Type = super::LimitNetEnc;
+    type ParentType = gst_video::VideoEncoder;
+}
+
+impl ObjectImpl for LimitNetEnc {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![
+                glib::ParamSpecDouble::builder("percentage")
+                    .nick("Percentage")
+                    .blurb("Send only the first N % of latent values, most important first (saliency + channel order)")
+                    .minimum(0.0)
+                    .maximum(100.0)
+                    .default_value(DEFAULT_PERCENTAGE)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("max-bytes")
+                    .nick("Maximum bytes per frame")
+                    .blurb("Cut each frame after this many bytes, header included (0 = no cut); any cut still decodes")
+                    .default_value(DEFAULT_MAX_BYTES)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecString::builder("model")
+                    .nick("Model bundle")
+                    .blurb("Directory of a model bundle (encoder.onnx, decoder.onnx, codec.json); unset = the embedded default")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("threads")
+                    .nick("Threads")
+                    .blurb("ONNX Runtime intra-op threads for the encoder network (0 = one per core)")
+                    .maximum(256)
+                    .default_value(DEFAULT_THREADS)
+                    .mutable_ready()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut s = self.settings.lock().unwrap();
+        match pspec.name() {
+            "percentage" => s.percentage = value.get().expect("type checked upstream"),
+            "max-bytes" => s.max_bytes = value.get().expect("type checked upstream"),
+            "model" => s.model = value.get().expect("type checked upstream"),
+            "threads" => s.threads = value.get().expect("type checked upstream"),
+            _ => unreachable!(),
+        }
+        gst::debug!(CAT, imp = self, "{} = {:?}", pspec.name(), value);
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let s = self.settings.lock().unwrap();
+        match pspec.name() {
+            "percentage" => s.percentage.to_value(),
+            "max-bytes" => s.max_bytes.to_value(),
+            "model" => s.model.to_value(),
+            "threads" => s.threads.to_value(),
+            _ => unreachable!(),
+        }
+    }
+}
+
+impl GstObjectImpl for LimitNetEnc {}
+
+impl ElementImpl for LimitNetEnc {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "LimitNet encoder",
+                "Encoder/Video/Image",
+                "Progressive, content-aware learned image codec for weak devices and networks (LimitNet, MobiSys 2024)",
+                "gst-limitnet developers",
+            )
+        });
+        Some(&*META)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            use gst_video::VideoFormat as F;
+            let max = MAX_DIMENSION as i32;
+            let sink = gst_video::VideoCapsBuilder::new()
+                .format_list([
+                    F::Rgb,
+                    F::Bgr,
+                    F::Rgbx,
+                    F::Bgrx,
+                    F::Xrgb,
+                    F::Xbgr,
+                    F::Rgba,
+                    F::Bgra,
+                    F::Argb,
+                    F::Abgr,
+                ])
+                .width_range(1..=max)
+                .height_range(1..=max)
+                .build();
+            let src = gst::Caps::builder(CAPS_NAME)
+                .field("width", gst::IntRange::new(1, max))
+                .field("height", gst::IntRange::new(1, max))
+                .build();
+            vec![
+                gst::PadTemplate::new(
+                    "sink",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Always,
+                    &sink,
+                )
+                .unwrap(),
+                gst::PadTemplate::new(
+                    "src",
+                    gst::PadDirection::Src,
+                    gst::PadPresence::Always,
+                    &src,
+                )
+                .unwrap(),
+            ]
+        });
+        TEMPLATES.as_ref()
+    }
+}
+
+impl VideoEncoderImpl for LimitNetEnc {
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let settings = self.settings.lock().unwrap().clone();
+        let bundle = load_bundle(settings.model.as_deref().map(PathBuf::from).as_deref())?;
+        gst::info!(
+            CAT,
+            imp = self,
+            "model {} ({}), {} threads",
+            bundle.name,
+            bundle.id,
+            settings.threads
+        );
+        let encoder =
+            Encoder::new(bundle, settings.threads as usize).map_err(crate::elements::init_error)?;
+        *self.state.lock().unwrap() = Some(State {
+            encoder,
+            input: None,
+        });
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        *self.state.lock().unwrap() = None;
+        Ok(())
+    }
+
+    fn set_format(
+        &self,
+        state: &gst_video::VideoCodecState<'static, gst_video::video_codec_state::Readable>,
+    ) -> Result<(), gst::LoggableError> {
+        let info = state.info().clone();
+        let layout = layout_of(info.format())
+            .ok_or_else(|| gst::loggable_error!(CAT, "unsupported format {:?}", info.format()))?;
+        let caps = {
+            let mut guard = self.state.lock().unwrap();
+            let st = guard
+                .as_mut()
+                .ok_or_else(|| gst::loggable_error!(CAT, "set_format before start"))?;
+            let params = st.encoder.stream_params(info.width(), info.height());
+            st.input = Some((info.clone(), layout));
+            gst::debug!(
+                CAT,
+                imp = self,
+                "input {:?} {}x{}, latent {:?}",
+                info.format(),
+                info.width(),
+                info.height(),
+                params.latent_dims()
+            );
+            gst::Caps::builder(CAPS_NAME)
+                .field("width", info.width() as i32)
+                .field("height", info.height() as i32)
+                .field("framerate", info.fps())
+                .field("model-id", params.model_id.as_str())
+                .build()
+        };
+        let instance = self.obj();
+        let output = instance
+            .set_output_state(caps, Some(state))
+            .map_err(|_| gst::loggable_error!(CAT, "failed to set output state"))?;
+        instance
+            .negotiate(output)
+            .map_err(|_| gst::loggable_error!(CAT, "failed to negotiate"))
+    }
+
+    fn handle_frame(
+        &self,
+        mut frame: gst_video::VideoCodecFrame,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let settings = self.settings.lock().unwrap().clone();
+        let options = EncodeOptions {
+            percentage: settings.percentage,
+            max_bytes: settings.max_bytes as usize,
+        };
+        let encoded = {
+            let mut guard = self.state.lock().unwrap();
+            let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
+            let (info, layout) = state.input.as_ref().ok_or(gst::FlowError::NotNegotiated)?;
+            let input = frame.input_buffer().ok_or(gst::FlowError::Error)?;
+            let vframe =
+                gst_video::VideoFrameRef::from_buffer_ref_readable(input, info).map_err(|_| {
+                    gst::element_imp_error!(
+                        self,
+                        gst::CoreError::Failed,
+                        ["Failed to map input buffer"]
+                    );
+                    gst::FlowError::Error
+                })?;
+            let image = ImageRef {
+                data: vframe.plane_data(0).map_err(|_| gst::FlowError::Error)?,
+                width: info.width(),
+                height: info.height(),
+                stride: vframe.plane_stride()[0] as usize,
+                layout: *layout,
+            };
+            state.encoder.encode(&image, &options).map_err(|e| {
+                gst::element_imp_error!(self, gst::StreamError::Encode, ["Encoding failed: {}", e]);
+                gst::FlowError::Error
+            })?
+        };
+        gst::log!(
+            CAT,
+            imp = self,
+            "frame {}: {} bytes, {} of {} values",
+            frame.system_frame_number(),
+            encoded.data.len(),
+            encoded.values,
+            encoded.total_values
+        );
+        // Every frame stands alone: each is a sync point.
+        frame.set_flags(gst_video::VideoCodecFrameFlags::SYNC_POINT);
+        frame.set_output_buffer(gst::Buffer::from_mut_slice(encoded.data));
+        self.obj().finish_frame(frame)
+    }
+}

@@ -1,0 +1,8 @@
+//! The model runtime: ONNX Runtime loading, model bundles and inference sessions.
+
+pub mod bundle;
+pub mod runtime;
+pub mod session;
+
+pub use bundle::ModelBundle;
+pub use session::{DecoderSession, EncoderSession};

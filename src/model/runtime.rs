@@ -1,0 +1,129 @@
+//! Finding and loading the ONNX Runtime library, once per process.
+//!
+//! ort is built with `load-dynamic`: nothing links against ONNX Runtime, so the plugin loads even
+//! when the runtime is missing, and the elements fail to start with a message saying what to do.
+
+use std::ffi::CStr;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use ort::environment::Environment;
+
+/// Oldest ONNX Runtime accepted: ort's API 22 aborts inside CreateSession with 1.22.
+pub const MIN_RUNTIME_MINOR: u32 = 23;
+/// File name the setup script installs and the dynamic loader is asked for last.
+pub const LIBRARY_NAME: &str = "libonnxruntime.so.1";
+/// Where `scripts/install-runtime.sh` puts the library (system-wide as root, else per user).
+pub const SYSTEM_DIR: &str = "/usr/local/lib/gst-limitnet";
+
+pub struct Runtime {
+    pub path: PathBuf,
+    pub version: String,
+    pub environment: Environment,
+}
+
+static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
+
+/// The process-wide runtime and its one ort environment, loaded on first use and never torn
+/// down (ort allows one environment per process).
+pub fn runtime() -> Result<&'static Runtime, String> {
+    RUNTIME.get_or_init(load).as_ref().map_err(Clone::clone)
+}
+
+/// Library paths tried in order: `ORT_DYLIB_PATH`, the per-user and system install locations of
+/// the setup script, then the bare name through the dynamic loader's search path.
+pub fn candidates() -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
+        v.push(PathBuf::from(p));
+    }
+    if let Some(home) = std::env::var_os("HOME").filter(|p| !p.is_empty()) {
+        v.push(
+            Path::new(&home)
+                .join(".local/lib/gst-limitnet")
+                .join(LIBRARY_NAME),
+        );
+    }
+    v.push(Path::new(SYSTEM_DIR).join(LIBRARY_NAME));
+    v.push(PathBuf::from(LIBRARY_NAME));
+    v
+}
+
+fn load() -> Result<Runtime, String> {
+    let mut tried = Vec::new();
+    for path in candidates() {
+        if path.is_absolute() && !path.exists() {
+            tried.push(format!("{}: no such file", path.display()));
+            continue;
+        }
+        if !path.is_absolute()
+            && std::env::var_os("ORT_DYLIB_PATH").is_some_and(|p| Path::new(&p) == path)
+        {
+            tried.push(format!(
+                "{}: ORT_DYLIB_PATH must be absolute",
+                path.display()
+            ));
+            continue;
+        }
+        match probe_version(&path) {
+            Ok(version) => {
+                let minor = version
+                    .split('.')
+                    .nth(1)
+                    .and_then(|m| m.parse::<u32>().ok())
+                    .unwrap_or(0);
+                if minor < MIN_RUNTIME_MINOR {
+                    tried.push(format!(
+                        "{}: version {version} is too old (need 1.{MIN_RUNTIME_MINOR} or newer)",
+                        path.display()
+                    ));
+                    continue;
+                }
+                let environment = ort::init_from(&path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|b| {
+                        b.with_name("gst-limitnet")
+                            .build()
+                            .map_err(|e| e.to_string())
+                    });
+                match environment {
+                    Ok(environment) => {
+                        return Ok(Runtime {
+                            path,
+                            version,
+                            environment,
+                        });
+                    }
+                    Err(e) => tried.push(format!("{}: {e}", path.display())),
+                }
+            }
+            Err(e) => tried.push(format!("{}: {e}", path.display())),
+        }
+    }
+    Err(format!(
+        "ONNX Runtime (libonnxruntime.so.1, version 1.{MIN_RUNTIME_MINOR} or newer) could not be loaded. \
+         Run scripts/install-runtime.sh (it installs the library from the PyPI onnxruntime wheel) or set \
+         ORT_DYLIB_PATH to the absolute path of libonnxruntime.so.1.x. Tried: {}",
+        tried.join("; ")
+    ))
+}
+
+/// Opens the library and asks it for its version, without handing it to ort yet: ort would
+/// panic or abort on a library it cannot use.
+fn probe_version(path: &Path) -> Result<String, String> {
+    // SAFETY: loading a shared library runs its initialisers; ONNX Runtime's are benign, and the
+    // file is the one the user or setup pointed us at.
+    let lib = unsafe { libloading::Library::new(path) }.map_err(|e| e.to_string())?;
+    // SAFETY: OrtGetApiBase has this signature in every ONNX Runtime release.
+    let get_base: libloading::Symbol<'_, unsafe extern "C" fn() -> *const ort::sys::OrtApiBase> =
+        unsafe { lib.get(b"OrtGetApiBase\0") }
+            .map_err(|_| "not an ONNX Runtime library (no OrtGetApiBase)".to_string())?;
+    // SAFETY: the symbol is a plain function returning a static struct (or null).
+    let base = unsafe { get_base() };
+    if base.is_null() {
+        return Err("OrtGetApiBase returned null".into());
+    }
+    // SAFETY: base points at the library's static OrtApiBase; the string is static and NUL-terminated.
+    let version = unsafe { CStr::from_ptr(((*base).GetVersionString)()) };
+    Ok(version.to_string_lossy().into_owned())
+}
