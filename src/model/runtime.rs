@@ -30,13 +30,14 @@ pub fn runtime() -> Result<&'static Runtime, String> {
     RUNTIME.get_or_init(load).as_ref().map_err(Clone::clone)
 }
 
-/// Library paths tried in order: `ORT_DYLIB_PATH`, the per-user and system install locations of
+/// Library paths tried in order. `ORT_DYLIB_PATH`, when set, is the only one (a user who names a
+/// library must not silently get another); else the per-user and system install locations of
 /// the setup script, then the bare name through the dynamic loader's search path.
 pub fn candidates() -> Vec<PathBuf> {
-    let mut v = Vec::new();
     if let Some(p) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
-        v.push(PathBuf::from(p));
+        return vec![PathBuf::from(p)];
     }
+    let mut v = Vec::new();
     if let Some(home) = std::env::var_os("HOME").filter(|p| !p.is_empty()) {
         v.push(
             Path::new(&home)

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The test command: sets everything up, then runs every test (unit, property, element and
+# pipeline tests on real photos with the embedded model). No torch needed; see
+# training/README.md for the training smoke test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+export PATH="$HOME/.cargo/bin:$PATH"
+cargo build --release
+cargo test --all-targets
+cargo test --doc
+# The plugin as gst-inspect sees it, from the built library.
+GST_PLUGIN_PATH="$PWD/target/release" gst-inspect-1.0 limitnet >/dev/null
+GST_PLUGIN_PATH="$PWD/target/release" gst-inspect-1.0 limitnetdec | grep -q "percentage"
+echo "test.sh: all tests passed"

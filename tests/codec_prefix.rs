@@ -1,0 +1,147 @@
+//! Every byte prefix of real LimitNet frames decodes to exactly the full frame's values on the
+//! positions it covers (encoder: the embedded model through ONNX Runtime; decoder: the codec).
+
+mod common;
+
+use gstlimitnet::codec::{self, FrameStatus, SaliencyMap, StreamParams};
+use gstlimitnet::{DecodeOptions, Decoder, EncodeOptions, Encoder, ImageRef, ModelBundle, PixelLayout};
+use proptest::prelude::*;
+
+fn encode(name: &str, w: u32, h: u32) -> (Encoder, StreamParams, Vec<u8>) {
+    let (rgb, pw, ph) = common::photo(name);
+    let rgb = common::resize(&rgb, pw, ph, w, h);
+    let mut enc = Encoder::new(ModelBundle::embedded().unwrap(), 1).unwrap();
+    let frame = enc.encode(&ImageRef::packed(&rgb, w, h, PixelLayout::Rgb), &EncodeOptions::default()).unwrap();
+    let params = enc.stream_params(w, h);
+    assert_eq!(frame.values, frame.total_values);
+    (enc, params, frame.data)
+}
+
+fn check_every_prefix(name: &str, w: u32, h: u32) {
+    let (enc, params, data) = encode(name, w, h);
+    let tables = &enc.bundle().tables;
+    let full = codec::decode_frame(tables, &params, &data, usize::MAX).unwrap();
+    assert_eq!(full.status, FrameStatus::Complete);
+    assert_eq!(full.levels.len(), full.declared);
+    let mut previous = 0;
+    for cut in 0..=data.len() {
+        let part = codec::decode_frame(tables, &params, &data[..cut], usize::MAX).unwrap();
+        let n = part.levels.len();
+        assert_eq!(part.levels[..], full.levels[..n], "{name} cut at {cut}: values differ from the full frame");
+        assert_eq!(part.order[..], full.order[..n], "{name} cut at {cut}: order differs");
+        assert!(n >= previous, "{name}: a longer prefix gave fewer values");
+        previous = n;
+        if cut < side_information_bytes(full.declared) {
+            assert_eq!(part.status, FrameStatus::NoSaliency);
+        } else if cut < data.len() {
+            assert!(part.saliency.is_some());
+        }
+    }
+    assert_eq!(previous, full.declared);
+}
+
+/// Version, tag, LEB128 value count and saliency map.
+fn side_information_bytes(count: usize) -> usize {
+    let leb = (usize::BITS - count.max(1).leading_zeros()).div_ceil(7) as usize;
+    2 + leb + codec::saliency::ENCODED_BYTES
+}
+
+#[test]
+fn every_prefix_of_real_frames_decodes_224() {
+    check_every_prefix("coffee-224.png", 224, 224);
+    check_every_prefix("astronaut-224.png", 224, 224);
+}
+
+#[test]
+fn every_prefix_of_real_frames_decodes_odd_sizes() {
+    check_every_prefix("chelsea-224.png", 250, 190);
+    check_every_prefix("coffee-224.png", 13, 7);
+}
+
+#[test]
+fn header_and_saliency_under_50_bytes_at_224() {
+    let (enc, params, data) = encode("coffee-224.png", 224, 224);
+    assert_eq!(side_information_bytes(9408), 44);
+    // A cut right after the saliency map decodes the map and no values.
+    let decoded = codec::decode_frame(&enc.bundle().tables, &params, &data[..44], usize::MAX).unwrap();
+    assert!(decoded.saliency.is_some());
+    assert_eq!(decoded.levels.len(), 0);
+    let decoded = codec::decode_frame(&enc.bundle().tables, &params, &data[..43], usize::MAX).unwrap();
+    assert!(decoded.saliency.is_none());
+}
+
+#[test]
+fn percentage_and_max_bytes_are_prefixes_of_the_full_frame() {
+    let (mut enc, params, full) = encode("astronaut-224.png", 224, 224);
+    let (rgb, w, h) = common::photo("astronaut-224.png");
+    let img = ImageRef::packed(&rgb, w, h, PixelLayout::Rgb);
+    let cut = enc.encode(&img, &EncodeOptions { percentage: 100.0, max_bytes: 300 }).unwrap();
+    assert_eq!(cut.data[..], full[..300]);
+    let part = enc.encode(&img, &EncodeOptions { percentage: 20.0, max_bytes: 0 }).unwrap();
+    let tables = &enc.bundle().tables;
+    let p = codec::decode_frame(tables, &params, &part.data, usize::MAX).unwrap();
+    let f = codec::decode_frame(tables, &params, &full, usize::MAX).unwrap();
+    assert_eq!(p.levels.len(), codec::values_for_percentage(9408, 20.0));
+    assert_eq!(p.levels[..], f.levels[..p.levels.len()]);
+    // The decoder's own percentage limit gives the same values from the full frame.
+    let dec = Decoder::new(enc.bundle().clone(), 1).unwrap();
+    let (limited, _) = dec.decode_values(&params, &full, &DecodeOptions { percentage: 20.0, max_bytes: 0 });
+    assert_eq!(limited.unwrap().levels, p.levels);
+}
+
+#[test]
+fn frames_of_other_streams_are_rejected() {
+    let (enc, params, data) = encode("coffee-224.png", 224, 224);
+    let tables = &enc.bundle().tables;
+    let other = StreamParams { width: 224, height: 232, ..params.clone() };
+    assert!(matches!(codec::decode_frame(tables, &other, &data, usize::MAX), Err(codec::FrameError::WrongStream { .. })));
+    let mut bad = data.clone();
+    bad[0] = 7;
+    assert_eq!(codec::decode_frame(tables, &params, &bad, usize::MAX).unwrap_err(), codec::FrameError::UnsupportedVersion(7));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Random latents and saliency maps through the real bundle tables: round trip and prefixes.
+    #[test]
+    fn random_frames_round_trip(
+        w in 1u32..80, h in 1u32..80,
+        seed in any::<u64>(),
+        sal in proptest::collection::vec(0u8..32, 64),
+        percentage in 0.0f64..=100.0,
+        cut_frac in 0.0f64..=1.0,
+    ) {
+        let bundle = ModelBundle::embedded().unwrap();
+        let tables = &bundle.tables;
+        let params = StreamParams { width: w, height: h, model_id: bundle.id.clone() };
+        let (lh, lw) = params.latent_dims();
+        let total = tables.channels() * lh * lw;
+        let mut x = seed | 1;
+        let levels: Vec<u8> = (0..total).map(|_| { x ^= x << 13; x ^= x >> 7; x ^= x << 17; ((x % 64) as u8).min(if x % 3 == 0 { 0 } else { 63 }) }).collect();
+        let map = SaliencyMap(sal.try_into().unwrap());
+        let count = codec::values_for_percentage(total, percentage);
+        let data = codec::encode_frame(tables, &params, &map, &levels, count);
+        let full = codec::decode_frame(tables, &params, &data, usize::MAX).unwrap();
+        prop_assert_eq!(full.levels.len(), count);
+        for (i, &index) in full.order.iter().enumerate() {
+            prop_assert_eq!(full.levels[i], levels[index as usize]);
+        }
+        let cut = (data.len() as f64 * cut_frac) as usize;
+        let part = codec::decode_frame(tables, &params, &data[..cut], usize::MAX).unwrap();
+        prop_assert_eq!(&part.levels[..], &full.levels[..part.levels.len()]);
+    }
+
+    /// Arbitrary bytes never panic the decoder.
+    #[test]
+    fn garbage_never_panics(data in proptest::collection::vec(any::<u8>(), 0..600), w in 1u32..64, h in 1u32..64, tagged in any::<bool>()) {
+        let bundle = ModelBundle::embedded().unwrap();
+        let params = StreamParams { width: w, height: h, model_id: bundle.id.clone() };
+        let mut data = data;
+        if tagged && data.len() >= 2 {
+            data[0] = codec::FRAME_VERSION;
+            data[1] = params.tag();
+        }
+        let _ = codec::decode_frame(&bundle.tables, &params, &data, usize::MAX);
+    }
+}

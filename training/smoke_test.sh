@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Training smoke test: a few steps of each phase on a few crops, export a bundle, and decode a
+# frame through the Rust code with it. Needs the training venv (./training/setup.sh) and data
+# (it prepares data/ if missing: Debian packages, ~1 minute plus downloads).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./training/setup.sh
+py=training/.venv/bin/python
+[ -f data/split.json ] || $py training/prepare_data.py --out data
+[ -f data/saliency/METHOD ] || $py training/saliency_labels.py --data data --method finegrained
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+cd training
+../$py -m limitnet_train.train --data ../data --out "$tmp/ckpt" --max-steps 3 --batch 4 --eval-every 1000
+../$py -m limitnet_train.export --ckpt "$tmp/ckpt/final.pt" --data ../data --out "$tmp/bundle" --table-crops 32
+cd ..
+mkdir -p "$tmp/in" && cp tests/data/coffee-224.png "$tmp/in/"
+cargo run --quiet --release --example eval_frames -- "$tmp/in" "$tmp/out" "$tmp/bundle" 256,100000
+test -f "$tmp/out/256/coffee-224.png" && test -f "$tmp/out/100000/coffee-224.png"
+echo "training smoke test passed"
