@@ -8,7 +8,9 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use gstlimitnet::{DecodeOptions, Decoder, EncodeOptions, Encoder, ImageRef, ModelBundle, PixelLayout};
+use gstlimitnet::{
+    DecodeOptions, Decoder, EncodeOptions, Encoder, ImageRef, ModelBundle, PixelLayout,
+};
 
 fn read_rgb_png(path: &Path) -> Result<(Vec<u8>, u32, u32), Box<dyn std::error::Error>> {
     let mut decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path)?));
@@ -40,7 +42,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         [m, b] => (Some(PathBuf::from(m)), b),
         _ => return Err("usage: eval_frames IN_DIR OUT_DIR [MODEL_DIR] BUDGETS".into()),
     };
-    let budgets: Vec<usize> = budgets.split(',').map(|b| b.parse()).collect::<Result<_, _>>()?;
+    let budgets: Vec<usize> = budgets
+        .split(',')
+        .map(|b| b.parse())
+        .collect::<Result<_, _>>()?;
     let bundle = ModelBundle::load(model.as_deref())?;
     eprintln!("model {} ({})", bundle.name, bundle.id);
     let mut encoder = Encoder::new(bundle.clone(), 1)?;
@@ -55,12 +60,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     writeln!(csv, "name,full_bytes")?;
     for path in &names {
         let (rgb, w, h) = read_rgb_png(path)?;
-        let frame = encoder.encode(&ImageRef::packed(&rgb, w, h, PixelLayout::Rgb), &EncodeOptions::default())?;
+        let frame = encoder.encode(
+            &ImageRef::packed(&rgb, w, h, PixelLayout::Rgb),
+            &EncodeOptions::default(),
+        )?;
         let params = encoder.stream_params(w, h);
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         writeln!(csv, "{name},{}", frame.data.len())?;
         for &budget in &budgets {
-            let opts = DecodeOptions { percentage: 100.0, max_bytes: budget };
+            let opts = DecodeOptions {
+                percentage: 100.0,
+                max_bytes: budget,
+            };
             let (image, _) = decoder.decode(&params, &frame.data, &opts)?;
             let dir = Path::new(output).join(budget.to_string());
             std::fs::create_dir_all(&dir)?;

@@ -113,6 +113,26 @@ fn check_size(width: u32, height: u32) -> Result<(), Error> {
     Ok(())
 }
 
+/// Bytes per frame that a bit rate allows at a frame rate: `bitrate / 8 / (fps_n / fps_d)`,
+/// rounded down but at least 1. `None` when there is no budget: `bitrate` 0 (off), or a frame
+/// rate that is unknown or variable (`0/1`) or invalid.
+pub fn frame_budget(bitrate: u32, fps_n: i32, fps_d: i32) -> Option<usize> {
+    if bitrate == 0 || fps_n <= 0 || fps_d <= 0 {
+        return None;
+    }
+    let bytes = u64::from(bitrate) * fps_d as u64 / (8 * fps_n as u64);
+    Some(bytes.clamp(1, usize::MAX as u64) as usize)
+}
+
+/// The tighter of two byte limits where 0 means "no limit".
+pub fn min_limit(a: usize, b: usize) -> usize {
+    match (a, b) {
+        (0, b) => b,
+        (a, 0) => a,
+        (a, b) => a.min(b),
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct EncodeOptions {
     /// Send only the first `percentage` % of latent values (priority order), 0..=100.
@@ -319,15 +339,8 @@ impl Decoder {
         )
     }
 
-    /// Decodes into packed RGB (`out`, rows `stride` bytes apart) at the stream's true size.
-    pub fn decode_into(
-        &mut self,
-        params: &StreamParams,
-        data: &[u8],
-        options: &DecodeOptions,
-        out: &mut [u8],
-        stride: usize,
-    ) -> Result<DecodeReport, Error> {
+    /// The checks shared by every decode into a caller's buffer.
+    fn check_output(&self, params: &StreamParams, out: &[u8], stride: usize) -> Result<(), Error> {
         check_size(params.width, params.height)?;
         if params.model_id != self.bundle.id {
             return Err(Error::Model(format!(
@@ -342,13 +355,27 @@ impl Decoder {
                 out.len()
             )));
         }
+        Ok(())
+    }
+
+    /// Entropy-decodes (a prefix of) a frame; with `latent`, also writes the dequantized latent
+    /// (all zero when the frame is rejected).
+    fn decode_report(
+        &self,
+        params: &StreamParams,
+        data: &[u8],
+        options: &DecodeOptions,
+        latent: Option<&mut Vec<f32>>,
+    ) -> DecodeReport {
         let (lh, lw) = params.latent_dims();
         let total = self.bundle.tables.channels() * lh * lw;
-        self.latent.resize(total, 0.0);
         let (frame, used) = self.decode_values(params, data, options);
-        let report = match frame {
+        match frame {
             Ok(frame) => {
-                frame.fill_latent(&self.bundle.tables, &mut self.latent);
+                if let Some(latent) = latent {
+                    latent.resize(total, 0.0);
+                    frame.fill_latent(&self.bundle.tables, latent);
+                }
                 DecodeReport {
                     status: frame.status,
                     values: frame.levels.len(),
@@ -360,7 +387,10 @@ impl Decoder {
                 }
             }
             Err(e) => {
-                self.latent.fill(0.0);
+                if let Some(latent) = latent {
+                    latent.clear();
+                    latent.resize(total, 0.0);
+                }
                 DecodeReport {
                     status: FrameStatus::NoSaliency,
                     values: 0,
@@ -371,7 +401,24 @@ impl Decoder {
                     rejected: Some(e),
                 }
             }
-        };
+        }
+    }
+
+    /// Decodes into packed RGB (`out`, rows `stride` bytes apart) at the stream's true size.
+    pub fn decode_into(
+        &mut self,
+        params: &StreamParams,
+        data: &[u8],
+        options: &DecodeOptions,
+        out: &mut [u8],
+        stride: usize,
+    ) -> Result<DecodeReport, Error> {
+        self.check_output(params, out, stride)?;
+        let (w, h) = (params.width as usize, params.height as usize);
+        let (lh, lw) = params.latent_dims();
+        let mut latent = std::mem::take(&mut self.latent);
+        let report = self.decode_report(params, data, options, Some(&mut latent));
+        self.latent = latent;
         let pw = lw * 8;
         let plane = lh * 8 * pw;
         self.session
@@ -390,6 +437,29 @@ impl Decoder {
         Ok(report)
     }
 
+    /// Draws the frame's received saliency map instead of decoding the image (no network run):
+    /// a grey packed-RGB image at the stream's true size, see [`SaliencyMap::render_rgb`].
+    /// A frame cut before its map, or rejected, draws black.
+    pub fn saliency_into(
+        &self,
+        params: &StreamParams,
+        data: &[u8],
+        options: &DecodeOptions,
+        out: &mut [u8],
+        stride: usize,
+    ) -> Result<DecodeReport, Error> {
+        self.check_output(params, out, stride)?;
+        let report = self.decode_report(params, data, options, None);
+        SaliencyMap::render_rgb(
+            report.saliency.as_ref(),
+            params.width as usize,
+            params.height as usize,
+            out,
+            stride,
+        );
+        Ok(report)
+    }
+
     /// Decodes into a new packed RGB buffer (`3 * width * height` bytes).
     pub fn decode(
         &mut self,
@@ -402,5 +472,35 @@ impl Decoder {
         let mut out = vec![0u8; stride * params.height as usize];
         let report = self.decode_into(params, data, options, &mut out, stride)?;
         Ok((out, report))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_budget_from_bitrate_and_framerate() {
+        assert_eq!(frame_budget(0, 10, 1), None);
+        assert_eq!(frame_budget(40_000, 10, 1), Some(500));
+        // 30000/1001 fps: 1001 * 64000 / (8 * 30000) = 266.93
+        assert_eq!(frame_budget(64_000, 30_000, 1_001), Some(266));
+        assert_eq!(
+            frame_budget(8, 25, 1),
+            Some(1),
+            "never 0: that would mean no cut"
+        );
+        assert_eq!(frame_budget(u32::MAX, 1, 1), Some(536_870_911));
+        assert_eq!(frame_budget(40_000, 0, 1), None, "variable frame rate");
+        assert_eq!(frame_budget(40_000, 10, 0), None);
+        assert_eq!(frame_budget(40_000, -1, 1), None);
+    }
+
+    #[test]
+    fn min_limit_ignores_zero() {
+        assert_eq!(min_limit(0, 0), 0);
+        assert_eq!(min_limit(0, 300), 300);
+        assert_eq!(min_limit(512, 0), 512);
+        assert_eq!(min_limit(512, 300), 300);
     }
 }

@@ -16,7 +16,7 @@ pub mod model;
 
 pub use api::{
     DecodeOptions, DecodeReport, Decoder, EncodeOptions, EncodedFrame, Encoder, Error, ImageRef,
-    PixelLayout,
+    PixelLayout, frame_budget,
 };
 pub use codec::StreamParams;
 pub use model::ModelBundle;

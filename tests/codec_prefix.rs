@@ -4,14 +4,21 @@
 mod common;
 
 use gstlimitnet::codec::{self, FrameStatus, SaliencyMap, StreamParams};
-use gstlimitnet::{DecodeOptions, Decoder, EncodeOptions, Encoder, ImageRef, ModelBundle, PixelLayout};
+use gstlimitnet::{
+    DecodeOptions, Decoder, EncodeOptions, Encoder, ImageRef, ModelBundle, PixelLayout,
+};
 use proptest::prelude::*;
 
 fn encode(name: &str, w: u32, h: u32) -> (Encoder, StreamParams, Vec<u8>) {
     let (rgb, pw, ph) = common::photo(name);
     let rgb = common::resize(&rgb, pw, ph, w, h);
     let mut enc = Encoder::new(ModelBundle::embedded().unwrap(), 1).unwrap();
-    let frame = enc.encode(&ImageRef::packed(&rgb, w, h, PixelLayout::Rgb), &EncodeOptions::default()).unwrap();
+    let frame = enc
+        .encode(
+            &ImageRef::packed(&rgb, w, h, PixelLayout::Rgb),
+            &EncodeOptions::default(),
+        )
+        .unwrap();
     let params = enc.stream_params(w, h);
     assert_eq!(frame.values, frame.total_values);
     (enc, params, frame.data)
@@ -27,8 +34,16 @@ fn check_every_prefix(name: &str, w: u32, h: u32) {
     for cut in 0..=data.len() {
         let part = codec::decode_frame(tables, &params, &data[..cut], usize::MAX).unwrap();
         let n = part.levels.len();
-        assert_eq!(part.levels[..], full.levels[..n], "{name} cut at {cut}: values differ from the full frame");
-        assert_eq!(part.order[..], full.order[..n], "{name} cut at {cut}: order differs");
+        assert_eq!(
+            part.levels[..],
+            full.levels[..n],
+            "{name} cut at {cut}: values differ from the full frame"
+        );
+        assert_eq!(
+            part.order[..],
+            full.order[..n],
+            "{name} cut at {cut}: order differs"
+        );
         assert!(n >= previous, "{name}: a longer prefix gave fewer values");
         previous = n;
         if cut < side_information_bytes(full.declared) {
@@ -63,10 +78,12 @@ fn header_and_saliency_under_50_bytes_at_224() {
     let (enc, params, data) = encode("coffee-224.png", 224, 224);
     assert_eq!(side_information_bytes(9408), 44);
     // A cut right after the saliency map decodes the map and no values.
-    let decoded = codec::decode_frame(&enc.bundle().tables, &params, &data[..44], usize::MAX).unwrap();
+    let decoded =
+        codec::decode_frame(&enc.bundle().tables, &params, &data[..44], usize::MAX).unwrap();
     assert!(decoded.saliency.is_some());
     assert_eq!(decoded.levels.len(), 0);
-    let decoded = codec::decode_frame(&enc.bundle().tables, &params, &data[..43], usize::MAX).unwrap();
+    let decoded =
+        codec::decode_frame(&enc.bundle().tables, &params, &data[..43], usize::MAX).unwrap();
     assert!(decoded.saliency.is_none());
 }
 
@@ -75,9 +92,25 @@ fn percentage_and_max_bytes_are_prefixes_of_the_full_frame() {
     let (mut enc, params, full) = encode("astronaut-224.png", 224, 224);
     let (rgb, w, h) = common::photo("astronaut-224.png");
     let img = ImageRef::packed(&rgb, w, h, PixelLayout::Rgb);
-    let cut = enc.encode(&img, &EncodeOptions { percentage: 100.0, max_bytes: 300 }).unwrap();
+    let cut = enc
+        .encode(
+            &img,
+            &EncodeOptions {
+                percentage: 100.0,
+                max_bytes: 300,
+            },
+        )
+        .unwrap();
     assert_eq!(cut.data[..], full[..300]);
-    let part = enc.encode(&img, &EncodeOptions { percentage: 20.0, max_bytes: 0 }).unwrap();
+    let part = enc
+        .encode(
+            &img,
+            &EncodeOptions {
+                percentage: 20.0,
+                max_bytes: 0,
+            },
+        )
+        .unwrap();
     let tables = &enc.bundle().tables;
     let p = codec::decode_frame(tables, &params, &part.data, usize::MAX).unwrap();
     let f = codec::decode_frame(tables, &params, &full, usize::MAX).unwrap();
@@ -85,7 +118,14 @@ fn percentage_and_max_bytes_are_prefixes_of_the_full_frame() {
     assert_eq!(p.levels[..], f.levels[..p.levels.len()]);
     // The decoder's own percentage limit gives the same values from the full frame.
     let dec = Decoder::new(enc.bundle().clone(), 1).unwrap();
-    let (limited, _) = dec.decode_values(&params, &full, &DecodeOptions { percentage: 20.0, max_bytes: 0 });
+    let (limited, _) = dec.decode_values(
+        &params,
+        &full,
+        &DecodeOptions {
+            percentage: 20.0,
+            max_bytes: 0,
+        },
+    );
     assert_eq!(limited.unwrap().levels, p.levels);
 }
 
@@ -93,11 +133,21 @@ fn percentage_and_max_bytes_are_prefixes_of_the_full_frame() {
 fn frames_of_other_streams_are_rejected() {
     let (enc, params, data) = encode("coffee-224.png", 224, 224);
     let tables = &enc.bundle().tables;
-    let other = StreamParams { width: 224, height: 232, ..params.clone() };
-    assert!(matches!(codec::decode_frame(tables, &other, &data, usize::MAX), Err(codec::FrameError::WrongStream { .. })));
+    let other = StreamParams {
+        width: 224,
+        height: 232,
+        ..params.clone()
+    };
+    assert!(matches!(
+        codec::decode_frame(tables, &other, &data, usize::MAX),
+        Err(codec::FrameError::WrongStream { .. })
+    ));
     let mut bad = data.clone();
     bad[0] = 7;
-    assert_eq!(codec::decode_frame(tables, &params, &bad, usize::MAX).unwrap_err(), codec::FrameError::UnsupportedVersion(7));
+    assert_eq!(
+        codec::decode_frame(tables, &params, &bad, usize::MAX).unwrap_err(),
+        codec::FrameError::UnsupportedVersion(7)
+    );
 }
 
 proptest! {

@@ -30,7 +30,10 @@ fn raw_caps(format: &str, w: u32, h: u32) -> String {
 }
 
 fn stream_caps(w: u32, h: u32) -> String {
-    format!("image/x-limitnet,width={w},height={h},framerate=10/1,model-id={}", model_id())
+    format!(
+        "image/x-limitnet,width={w},height={h},framerate=10/1,model-id={}",
+        model_id()
+    )
 }
 
 fn buffer(data: Vec<u8>, index: u64) -> gst::Buffer {
@@ -54,7 +57,9 @@ fn rgb_of(b: &gst::Buffer, caps: &gst::CapsRef) -> Vec<u8> {
     let stride = frame.plane_stride()[0] as usize;
     let data = frame.plane_data(0).unwrap();
     let row = 3 * info.width() as usize;
-    (0..info.height() as usize).flat_map(|y| data[y * stride..y * stride + row].to_vec()).collect()
+    (0..info.height() as usize)
+        .flat_map(|y| data[y * stride..y * stride + row].to_vec())
+        .collect()
 }
 
 fn encoded_photo(name: &str) -> Vec<u8> {
@@ -77,7 +82,10 @@ fn encoder_emits_one_sync_frame_per_input_with_stream_caps() {
     for i in 0..3 {
         let out = h_enc.pull().unwrap();
         assert_eq!(out.pts(), Some(gst::ClockTime::from_mseconds(100 * i)));
-        assert!(!out.flags().contains(gst::BufferFlags::DELTA_UNIT), "every frame is a sync point");
+        assert!(
+            !out.flags().contains(gst::BufferFlags::DELTA_UNIT),
+            "every frame is a sync point"
+        );
         assert!(out.size() > 44);
     }
     let caps = h_enc.sinkpad().unwrap().current_caps().unwrap();
@@ -85,7 +93,10 @@ fn encoder_emits_one_sync_frame_per_input_with_stream_caps() {
     assert_eq!(s.name(), "image/x-limitnet");
     assert_eq!(s.get::<i32>("width").unwrap(), 224);
     assert_eq!(s.get::<i32>("height").unwrap(), 224);
-    assert_eq!(s.get::<gst::Fraction>("framerate").unwrap(), gst::Fraction::new(10, 1));
+    assert_eq!(
+        s.get::<gst::Fraction>("framerate").unwrap(),
+        gst::Fraction::new(10, 1)
+    );
     assert_eq!(s.get::<&str>("model-id").unwrap(), model_id());
     let _ = h;
 }
@@ -95,16 +106,22 @@ fn round_trip(format: &str, rgb_in: &[u8], w: u32, h: u32, dec_props: &str) -> V
     hn.set_src_caps_str(&raw_caps(format, w, h));
     let data = match format {
         "RGB" => rgb_in.to_vec(),
-        "BGRx" => rgb_in.chunks_exact(3).flat_map(|p| [p[2], p[1], p[0], 0]).collect(),
+        "BGRx" => rgb_in
+            .chunks_exact(3)
+            .flat_map(|p| [p[2], p[1], p[0], 0])
+            .collect(),
         _ => unreachable!(),
     };
     let data = if format == "RGB" {
         // GStreamer's default RGB stride is rounded up to 4 bytes.
-        let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, w, h).build().unwrap();
+        let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, w, h)
+            .build()
+            .unwrap();
         let stride = info.stride()[0] as usize;
         let mut padded = vec![0u8; stride * h as usize];
         for y in 0..h as usize {
-            padded[y * stride..y * stride + 3 * w as usize].copy_from_slice(&data[y * 3 * w as usize..(y + 1) * 3 * w as usize]);
+            padded[y * stride..y * stride + 3 * w as usize]
+                .copy_from_slice(&data[y * 3 * w as usize..(y + 1) * 3 * w as usize]);
         }
         padded
     } else {
@@ -114,7 +131,10 @@ fn round_trip(format: &str, rgb_in: &[u8], w: u32, h: u32, dec_props: &str) -> V
     let out = hn.pull().unwrap();
     let caps = hn.sinkpad().unwrap().current_caps().unwrap();
     let info = gst_video::VideoInfo::from_caps(&caps).unwrap();
-    assert_eq!((info.width(), info.height(), info.format()), (w, h, gst_video::VideoFormat::Rgb));
+    assert_eq!(
+        (info.width(), info.height(), info.format()),
+        (w, h, gst_video::VideoFormat::Rgb)
+    );
     rgb_of(&out, &caps)
 }
 
@@ -129,7 +149,10 @@ fn round_trip_quality_on_real_photos() {
         eprintln!("{name}: PSNR 100% {full:.2} dB, 20% {p20:.2} dB, 512 B {b512:.2} dB");
         assert!(full >= PSNR_FLOOR_FULL, "{name}: {full:.2} dB at 100%");
         assert!(p20 >= PSNR_FLOOR_20_PERCENT, "{name}: {p20:.2} dB at 20%");
-        assert!(b512 >= PSNR_FLOOR_512_BYTES, "{name}: {b512:.2} dB at 512 bytes");
+        assert!(
+            b512 >= PSNR_FLOOR_512_BYTES,
+            "{name}: {b512:.2} dB at 512 bytes"
+        );
         assert!(full > p20, "{name}: more data must not decode worse");
     }
 }
@@ -143,9 +166,15 @@ fn odd_sizes_and_formats_round_trip_at_their_own_size() {
         let out = round_trip("RGB", &small, nw, nh, "");
         assert_eq!(out.len(), small.len());
         let out_bgrx = round_trip("BGRx", &small, nw, nh, "");
-        assert_eq!(out, out_bgrx, "{nw}x{nh}: RGB and BGRx input must encode the same");
+        assert_eq!(
+            out, out_bgrx,
+            "{nw}x{nh}: RGB and BGRx input must encode the same"
+        );
         if nw >= 64 {
-            assert!(common::psnr(&small, &out) > PSNR_FLOOR_FULL - 4.0, "{nw}x{nh}");
+            assert!(
+                common::psnr(&small, &out) > PSNR_FLOOR_FULL - 4.0,
+                "{nw}x{nh}"
+            );
         }
     }
 }
@@ -167,7 +196,10 @@ fn decoder_percentage_and_max_bytes_change_while_playing() {
         let caps = dec.sinkpad().unwrap().current_caps().unwrap();
         quality.push(common::psnr(&rgb, &rgb_of(&out, &caps)));
     }
-    assert!(quality[0] > quality[1] && quality[0] > quality[2], "{quality:?}");
+    assert!(
+        quality[0] > quality[1] && quality[0] > quality[2],
+        "{quality:?}"
+    );
     assert_eq!(quality[0], quality[3], "back to full quality");
 }
 
@@ -196,13 +228,20 @@ fn every_cut_and_damaged_frame_still_gives_a_frame() {
     let frame = encoded_photo("coffee-224.png");
     let mut dec = Harness::new("limitnetdec");
     dec.set_src_caps_str(&stream_caps(224, 224));
-    let mut inputs: Vec<Vec<u8>> = [0, 1, 2, 3, 10, 43, 44, 45, 100, 511, frame.len() - 1].iter().map(|&n| frame[..n].to_vec()).collect();
+    let mut inputs: Vec<Vec<u8>> = [0, 1, 2, 3, 10, 43, 44, 45, 100, 511, frame.len() - 1]
+        .iter()
+        .map(|&n| frame[..n].to_vec())
+        .collect();
     let mut flipped = frame.clone();
     for i in (50..flipped.len()).step_by(37) {
         flipped[i] ^= 0x5a;
     }
     inputs.push(flipped);
-    inputs.push((0..700u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect()); // garbage
+    inputs.push(
+        (0..700u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect(),
+    ); // garbage
     let mut wrong_version = frame.clone();
     wrong_version[0] = 9;
     inputs.push(wrong_version);
@@ -210,7 +249,10 @@ fn every_cut_and_damaged_frame_still_gives_a_frame() {
         dec.push(buffer(data, i as u64)).unwrap();
         let out = dec.pull().unwrap();
         assert!(out.size() >= 224 * 224 * 3);
-        assert_eq!(out.pts(), Some(gst::ClockTime::from_mseconds(100 * i as u64)));
+        assert_eq!(
+            out.pts(),
+            Some(gst::ClockTime::from_mseconds(100 * i as u64))
+        );
     }
 }
 
@@ -218,13 +260,20 @@ fn every_cut_and_damaged_frame_still_gives_a_frame() {
 fn decoder_refuses_a_stream_of_another_model() {
     init();
     let mut dec = Harness::new("limitnetdec");
-    dec.set_src_caps_str("image/x-limitnet,width=224,height=224,framerate=10/1,model-id=0123456789abcdef");
+    dec.set_src_caps_str(
+        "image/x-limitnet,width=224,height=224,framerate=10/1,model-id=0123456789abcdef",
+    );
     assert!(dec.push(buffer(vec![1, 2, 3], 0)).is_err());
 }
 
 fn run_pipeline(description: &str) -> Result<Vec<gst::Sample>, String> {
-    let pipeline = gst::parse::launch(description).unwrap().downcast::<gst::Pipeline>().unwrap();
-    let sink = pipeline.by_name("sink").and_then(|s| s.downcast::<gst_app::AppSink>().ok());
+    let pipeline = gst::parse::launch(description)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let sink = pipeline
+        .by_name("sink")
+        .and_then(|s| s.downcast::<gst_app::AppSink>().ok());
     let bus = pipeline.bus().unwrap();
     let _ = pipeline.set_state(gst::State::Playing);
     let mut samples = Vec::new();
@@ -237,7 +286,9 @@ fn run_pipeline(description: &str) -> Result<Vec<gst::Sample>, String> {
         if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(50)) {
             match msg.view() {
                 gst::MessageView::Eos(..) => break Ok(()),
-                gst::MessageView::Error(e) => break Err(format!("{} ({:?})", e.error(), e.debug())),
+                gst::MessageView::Error(e) => {
+                    break Err(format!("{} ({:?})", e.error(), e.debug()));
+                }
                 _ => {}
             }
         }
@@ -256,7 +307,10 @@ fn pipeline_from_a_photo_file_decodes_recognisably() {
     init();
     let path = common::data_path("coffee-224.png");
     let (rgb, _, _) = common::photo("coffee-224.png");
-    for (enc, dec, floor) in [("", "percentage=20", PSNR_FLOOR_20_PERCENT), ("max-bytes=512", "", PSNR_FLOOR_512_BYTES)] {
+    for (enc, dec, floor) in [
+        ("", "percentage=20", PSNR_FLOOR_20_PERCENT),
+        ("max-bytes=512", "", PSNR_FLOOR_512_BYTES),
+    ] {
         let samples = run_pipeline(&format!(
             "filesrc location={} ! decodebin ! videoconvert ! videoscale ! video/x-raw,width=224,height=224 ! \
              limitnetenc {enc} ! limitnetdec {dec} ! videoconvert ! video/x-raw,format=RGB ! appsink name=sink sync=false",
@@ -264,7 +318,10 @@ fn pipeline_from_a_photo_file_decodes_recognisably() {
         ))
         .unwrap();
         assert_eq!(samples.len(), 1);
-        let out = rgb_of(&samples[0].buffer_owned().unwrap(), samples[0].caps().unwrap());
+        let out = rgb_of(
+            &samples[0].buffer_owned().unwrap(),
+            samples[0].caps().unwrap(),
+        );
         let q = common::psnr(&rgb, &out);
         assert!(q >= floor, "enc [{enc}] dec [{dec}]: {q:.2} dB");
     }
@@ -275,8 +332,15 @@ fn bad_model_property_is_a_clear_error() {
     init();
     let dir = std::env::temp_dir().join(format!("limitnet-bad-model-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let err = run_pipeline(&format!("videotestsrc num-buffers=1 ! limitnetenc model={} ! fakesink", dir.display())).unwrap_err();
-    assert!(err.contains("Cannot load the model bundle") && err.contains("encoder.onnx"), "{err}");
+    let err = run_pipeline(&format!(
+        "videotestsrc num-buffers=1 ! limitnetenc model={} ! fakesink",
+        dir.display()
+    ))
+    .unwrap_err();
+    assert!(
+        err.contains("Cannot load the model bundle") && err.contains("encoder.onnx"),
+        "{err}"
+    );
     // A truncated network file.
     let bundle = gstlimitnet::ModelBundle::embedded().unwrap();
     std::fs::write(dir.join("encoder.onnx"), &bundle.encoder_onnx[..1000]).unwrap();
@@ -286,11 +350,19 @@ fn bad_model_property_is_a_clear_error() {
         dir.join("codec.json"),
     )
     .unwrap();
-    let err = run_pipeline(&format!("videotestsrc num-buffers=1 ! limitnetenc model={} ! fakesink", dir.display())).unwrap_err();
+    let err = run_pipeline(&format!(
+        "videotestsrc num-buffers=1 ! limitnetenc model={} ! fakesink",
+        dir.display()
+    ))
+    .unwrap_err();
     assert!(err.contains("encoder graph"), "{err}");
     // Corrupt codec tables.
     std::fs::write(dir.join("codec.json"), b"{\"format\": \"limitnet-codec\"").unwrap();
-    let err = run_pipeline(&format!("videotestsrc num-buffers=1 ! limitnetenc model={} ! fakesink", dir.display())).unwrap_err();
+    let err = run_pipeline(&format!(
+        "videotestsrc num-buffers=1 ! limitnetenc model={} ! fakesink",
+        dir.display()
+    ))
+    .unwrap_err();
     assert!(err.contains("codec.json"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -8,7 +8,10 @@ fn start_error(pipeline: &str) -> String {
     let bus = pipeline.bus().unwrap();
     let _ = pipeline.set_state(gst::State::Playing);
     let msg = bus
-        .timed_pop_filtered(gst::ClockTime::from_seconds(10), &[gst::MessageType::Error, gst::MessageType::Eos])
+        .timed_pop_filtered(
+            gst::ClockTime::from_seconds(10),
+            &[gst::MessageType::Error, gst::MessageType::Eos],
+        )
         .expect("no message");
     pipeline.set_state(gst::State::Null).unwrap();
     match msg.view() {
@@ -30,10 +33,19 @@ fn missing_or_wrong_runtime_is_a_clear_error() {
             "fakesrc num-buffers=1 ! limitnetdec ! fakesink".to_string()
         };
         let err = start_error(&desc);
-        assert!(err.contains("install-runtime.sh") && err.contains("ORT_DYLIB_PATH"), "{element}: {err}");
-        assert!(err.contains("/nonexistent/libonnxruntime.so.1: no such file"), "{element}: {err}");
+        assert!(
+            err.contains("install-runtime.sh") && err.contains("ORT_DYLIB_PATH"),
+            "{element}: {err}"
+        );
+        assert!(
+            err.contains("/nonexistent/libonnxruntime.so.1: no such file"),
+            "{element}: {err}"
+        );
     }
     // The API says the same, as an error value.
     let bundle = gstlimitnet::ModelBundle::embedded().unwrap();
-    assert!(matches!(gstlimitnet::Decoder::new(bundle, 1), Err(gstlimitnet::Error::Runtime(_))));
+    assert!(matches!(
+        gstlimitnet::Decoder::new(bundle, 1),
+        Err(gstlimitnet::Error::Runtime(_))
+    ));
 }

@@ -1,6 +1,7 @@
 //! The quantized saliency map: an 8x8 grid of 5-bit values over the latent grid.
 
 use super::bits::{BitReader, BitWriter};
+use super::tables::DOWNSAMPLE;
 
 /// Cells per side of the saliency grid, whatever the frame size.
 pub const GRID: usize = 8;
@@ -58,6 +59,52 @@ impl SaliencyMap {
         self.0[cell_of(y, h) * GRID + cell_of(x, w)]
     }
 
+    /// Grey level (0..=255) of a cell value (0..=31): `value * 255 / 31`.
+    #[inline]
+    pub fn grey(value: u8) -> u8 {
+        (u16::from(value.min(MAX)) * 255 / u16::from(MAX)) as u8
+    }
+
+    /// Draws the map as a grey packed-RGB image of a `width` x `height` frame (rows `stride`
+    /// bytes apart in `out`): pixel (`x`, `y`) lies at latent position (`y / 8`, `x / 8`) of the
+    /// `ceil(height / 8)` x `ceil(width / 8)` latent grid and takes the grey level of that
+    /// position's cell. `None` (a frame cut before its map) draws black.
+    ///
+    /// Panics if `out` is too small for the frame.
+    pub fn render_rgb(
+        map: Option<&Self>,
+        width: usize,
+        height: usize,
+        out: &mut [u8],
+        stride: usize,
+    ) {
+        assert!(stride >= 3 * width, "stride {stride} < 3 * {width}");
+        if width == 0 || height == 0 {
+            return;
+        }
+        assert!(
+            out.len() >= stride * (height - 1) + 3 * width,
+            "{} bytes are too few for {width}x{height} with stride {stride}",
+            out.len()
+        );
+        let down = DOWNSAMPLE as usize;
+        let (lh, lw) = (height.div_ceil(down), width.div_ceil(down));
+        // One row of grey levels per latent row (cell rows change only every 8 pixel rows).
+        let mut row_grey = vec![0u8; width];
+        for y in 0..height {
+            if let Some(map) = map {
+                let gy = cell_of(y / down, lh) * GRID;
+                for (x, g) in row_grey.iter_mut().enumerate() {
+                    *g = Self::grey(map.0[gy + cell_of(x / down, lw)]);
+                }
+            }
+            let row = &mut out[y * stride..y * stride + 3 * width];
+            for (px, &g) in row.chunks_exact_mut(3).zip(&row_grey) {
+                px.fill(g);
+            }
+        }
+    }
+
     pub fn write(&self, w: &mut BitWriter) {
         for &c in &self.0 {
             w.write(u32::from(c), BITS);
@@ -105,5 +152,66 @@ mod tests {
         assert_eq!(bytes.len(), ENCODED_BYTES);
         assert_eq!(SaliencyMap::read(&mut BitReader::new(&bytes)), Some(map));
         assert_eq!(SaliencyMap::read(&mut BitReader::new(&bytes[..39])), None);
+    }
+
+    #[test]
+    fn grey_levels() {
+        assert_eq!(SaliencyMap::grey(0), 0);
+        assert_eq!(SaliencyMap::grey(31), 255);
+        assert_eq!(SaliencyMap::grey(16), 131);
+        assert_eq!(SaliencyMap::grey(200), 255);
+    }
+
+    /// Cell value `gy * 8 + gx` (0..=63 clamped to 31 by `grey`): tells cells apart.
+    fn ramp() -> SaliencyMap {
+        let mut cells = [0u8; GRID * GRID];
+        for (i, c) in cells.iter_mut().enumerate() {
+            *c = (i % 32) as u8;
+        }
+        SaliencyMap(cells)
+    }
+
+    #[test]
+    fn render_224_follows_cells_of_28_latent_positions() {
+        let map = ramp();
+        let (w, h, stride) = (224, 224, 3 * 224 + 4);
+        let mut out = vec![7u8; stride * h];
+        SaliencyMap::render_rgb(Some(&map), w, h, &mut out, stride);
+        for y in 0..h {
+            for x in 0..w {
+                // 28 latent positions per side, 3.5 per cell: pixel x is in cell (x/8)*8/28.
+                let cell = (y / 8) * 8 / 28 * GRID + (x / 8) * 8 / 28;
+                let px = &out[y * stride + 3 * x..y * stride + 3 * x + 3];
+                assert_eq!(px, [SaliencyMap::grey(map.0[cell]); 3], "({x}, {y})");
+            }
+            // Row padding is left alone.
+            assert_eq!(&out[y * stride + 3 * w..(y + 1) * stride], [7; 4]);
+        }
+        // The top-left 32x32 pixels (latent 0..3, cell 0) are black, the cell right of it grey.
+        assert_eq!(out[0], 0);
+        assert_eq!(out[3 * 32], SaliencyMap::grey(1));
+        assert_eq!(out[3 * 31], 0);
+    }
+
+    #[test]
+    fn render_odd_sizes_and_small_grids() {
+        let map = ramp();
+        // 13x7: latent 1 row x 2 columns -> cells (0, 0) and (0, 4); the padding is cropped.
+        let (w, h) = (13, 7);
+        let mut out = vec![0u8; 3 * w * h];
+        SaliencyMap::render_rgb(Some(&map), w, h, &mut out, 3 * w);
+        for y in 0..h {
+            for x in 0..w {
+                let expect = SaliencyMap::grey(if x < 8 { 0 } else { 4 });
+                assert_eq!(out[3 * (y * w + x)], expect, "({x}, {y})");
+            }
+        }
+        // 1x1 works, and no map is black.
+        let mut one = [9u8; 3];
+        SaliencyMap::render_rgb(Some(&SaliencyMap([31; 64])), 1, 1, &mut one, 3);
+        assert_eq!(one, [255; 3]);
+        let mut black = vec![9u8; 3 * 250 * 190];
+        SaliencyMap::render_rgb(None, 250, 190, &mut black, 3 * 250);
+        assert!(black.iter().all(|&v| v == 0));
     }
 }

@@ -9,6 +9,7 @@ use gst_video::subclass::prelude::*;
 use crate::api::{DecodeOptions, Decoder, MAX_DIMENSION};
 use crate::codec::{FrameStatus, StreamParams};
 use crate::elements::{CAPS_NAME, load_bundle};
+use crate::limitnetdec::DecoderOutput;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -28,6 +29,7 @@ struct Settings {
     max_bytes: u32,
     model: Option<String>,
     threads: u32,
+    output: DecoderOutput,
 }
 
 impl Default for Settings {
@@ -37,6 +39,7 @@ impl Default for Settings {
             max_bytes: DEFAULT_MAX_BYTES,
             model: None,
             threads: DEFAULT_THREADS,
+            output: DecoderOutput::Image,
         }
     }
 }
@@ -96,6 +99,11 @@ impl ObjectImpl for LimitNetDec {
                     .default_value(DEFAULT_THREADS)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecEnum::builder_with_default("output", DecoderOutput::Image)
+                    .nick("Output")
+                    .blurb("What to output: image = the decoded picture; saliency = the received 8x8 saliency map as a grey image at the frame size (value * 255 / 31, black when a frame has no map), without running the network")
+                    .mutable_playing()
+                    .build(),
             ]
         });
         PROPERTIES.as_ref()
@@ -108,6 +116,7 @@ impl ObjectImpl for LimitNetDec {
             "max-bytes" => s.max_bytes = value.get().expect("type checked upstream"),
             "model" => s.model = value.get().expect("type checked upstream"),
             "threads" => s.threads = value.get().expect("type checked upstream"),
+            "output" => s.output = value.get().expect("type checked upstream"),
             _ => unreachable!(),
         }
         gst::debug!(CAT, imp = self, "{} = {:?}", pspec.name(), value);
@@ -120,6 +129,7 @@ impl ObjectImpl for LimitNetDec {
             "max-bytes" => s.max_bytes.to_value(),
             "model" => s.model.to_value(),
             "threads" => s.threads.to_value(),
+            "output" => s.output.to_value(),
             _ => unreachable!(),
         }
     }
@@ -302,17 +312,22 @@ impl VideoDecoderImpl for LimitNetDec {
             let out = vframe
                 .plane_data_mut(0)
                 .map_err(|_| gst::FlowError::Error)?;
-            state
-                .decoder
-                .decode_into(params, map.as_slice(), &options, out, stride)
-                .map_err(|e| {
-                    gst::element_imp_error!(
-                        self,
-                        gst::StreamError::Decode,
-                        ["Decoding failed: {}", e]
-                    );
-                    gst::FlowError::Error
-                })?
+            match settings.output {
+                DecoderOutput::Image => {
+                    state
+                        .decoder
+                        .decode_into(params, map.as_slice(), &options, out, stride)
+                }
+                DecoderOutput::Saliency => {
+                    state
+                        .decoder
+                        .saliency_into(params, map.as_slice(), &options, out, stride)
+                }
+            }
+            .map_err(|e| {
+                gst::element_imp_error!(self, gst::StreamError::Decode, ["Decoding failed: {}", e]);
+                gst::FlowError::Error
+            })?
         };
         gst::log!(
             CAT,
@@ -326,14 +341,19 @@ impl VideoDecoderImpl for LimitNetDec {
             report.total_values,
             report.status
         );
+        let empty = match settings.output {
+            DecoderOutput::Image => "the empty-latent image",
+            DecoderOutput::Saliency => "black",
+        };
         if let Some(reason) = &report.rejected {
             gst::element_imp_warning!(
                 self,
                 gst::StreamError::Decode,
                 [
-                    "Frame {} ignored: {}; output is the empty-latent image",
+                    "Frame {} ignored: {}; output is {}",
                     frame.system_frame_number(),
-                    reason
+                    reason,
+                    empty
                 ]
             );
         } else if report.status == FrameStatus::NoSaliency {
@@ -341,9 +361,10 @@ impl VideoDecoderImpl for LimitNetDec {
                 self,
                 gst::StreamError::Decode,
                 [
-                    "Frame {} has only {} bytes, less than its header and saliency map; output is the empty-latent image",
+                    "Frame {} has only {} bytes, less than its header and saliency map; output is {}",
                     frame.system_frame_number(),
-                    map.len()
+                    map.len(),
+                    empty
                 ]
             );
         }

@@ -6,7 +6,9 @@ use gst::subclass::prelude::*;
 use gst_video::prelude::*;
 use gst_video::subclass::prelude::*;
 
-use crate::api::{EncodeOptions, Encoder, ImageRef, MAX_DIMENSION, PixelLayout};
+use crate::api::{
+    EncodeOptions, Encoder, ImageRef, MAX_DIMENSION, PixelLayout, frame_budget, min_limit,
+};
 use crate::elements::{CAPS_NAME, load_bundle};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -20,6 +22,7 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 const DEFAULT_PERCENTAGE: f64 = 100.0;
 const DEFAULT_MAX_BYTES: u32 = 0;
 const DEFAULT_THREADS: u32 = 1;
+const DEFAULT_BITRATE: u32 = 0;
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -27,6 +30,7 @@ struct Settings {
     max_bytes: u32,
     model: Option<String>,
     threads: u32,
+    bitrate: u32,
 }
 
 impl Default for Settings {
@@ -36,6 +40,7 @@ impl Default for Settings {
             max_bytes: DEFAULT_MAX_BYTES,
             model: None,
             threads: DEFAULT_THREADS,
+            bitrate: DEFAULT_BITRATE,
         }
     }
 }
@@ -44,6 +49,8 @@ struct State {
     encoder: Encoder,
     /// Set by set_format.
     input: Option<(gst_video::VideoInfo, PixelLayout)>,
+    /// The bitrate was set on a stream without a frame rate and a warning was posted.
+    warned_no_framerate: bool,
 }
 
 #[derive(Default)]
@@ -90,6 +97,12 @@ impl ObjectImpl for LimitNetEnc {
                     .default_value(DEFAULT_MAX_BYTES)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecUInt::builder("bitrate")
+                    .nick("Bit rate")
+                    .blurb("Target bit rate in bits per second (0 = off): cut each frame after bitrate / 8 / framerate bytes (the caps' frame rate; ignored with a warning for framerate 0/1); with max-bytes the smaller cut wins")
+                    .default_value(DEFAULT_BITRATE)
+                    .mutable_playing()
+                    .build(),
                 glib::ParamSpecString::builder("model")
                     .nick("Model bundle")
                     .blurb("Directory of a model bundle (encoder.onnx, decoder.onnx, codec.json); unset = the embedded default")
@@ -114,6 +127,7 @@ impl ObjectImpl for LimitNetEnc {
             "max-bytes" => s.max_bytes = value.get().expect("type checked upstream"),
             "model" => s.model = value.get().expect("type checked upstream"),
             "threads" => s.threads = value.get().expect("type checked upstream"),
+            "bitrate" => s.bitrate = value.get().expect("type checked upstream"),
             _ => unreachable!(),
         }
         gst::debug!(CAT, imp = self, "{} = {:?}", pspec.name(), value);
@@ -126,6 +140,7 @@ impl ObjectImpl for LimitNetEnc {
             "max-bytes" => s.max_bytes.to_value(),
             "model" => s.model.to_value(),
             "threads" => s.threads.to_value(),
+            "bitrate" => s.bitrate.to_value(),
             _ => unreachable!(),
         }
     }
@@ -208,6 +223,7 @@ impl VideoEncoderImpl for LimitNetEnc {
         *self.state.lock().unwrap() = Some(State {
             encoder,
             input: None,
+            warned_no_framerate: false,
         });
         Ok(())
     }
@@ -231,6 +247,7 @@ impl VideoEncoderImpl for LimitNetEnc {
                 .ok_or_else(|| gst::loggable_error!(CAT, "set_format before start"))?;
             let params = st.encoder.stream_params(info.width(), info.height());
             st.input = Some((info.clone(), layout));
+            st.warned_no_framerate = false;
             gst::debug!(
                 CAT,
                 imp = self,
@@ -261,14 +278,28 @@ impl VideoEncoderImpl for LimitNetEnc {
         mut frame: gst_video::VideoCodecFrame,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let settings = self.settings.lock().unwrap().clone();
-        let options = EncodeOptions {
-            percentage: settings.percentage,
-            max_bytes: settings.max_bytes as usize,
-        };
-        let encoded = {
+        let (encoded, budget) = {
             let mut guard = self.state.lock().unwrap();
             let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
             let (info, layout) = state.input.as_ref().ok_or(gst::FlowError::NotNegotiated)?;
+            let fps = info.fps();
+            let budget = frame_budget(settings.bitrate, fps.numer(), fps.denom());
+            if settings.bitrate > 0 && budget.is_none() && !state.warned_no_framerate {
+                state.warned_no_framerate = true;
+                gst::element_imp_warning!(
+                    self,
+                    gst::StreamError::Encode,
+                    [
+                        "bitrate={} is ignored: the stream has no fixed frame rate (framerate {}); use max-bytes instead",
+                        settings.bitrate,
+                        fps
+                    ]
+                );
+            }
+            let options = EncodeOptions {
+                percentage: settings.percentage,
+                max_bytes: min_limit(settings.max_bytes as usize, budget.unwrap_or(0)),
+            };
             let input = frame.input_buffer().ok_or(gst::FlowError::Error)?;
             let vframe =
                 gst_video::VideoFrameRef::from_buffer_ref_readable(input, info).map_err(|_| {
@@ -286,19 +317,21 @@ impl VideoEncoderImpl for LimitNetEnc {
                 stride: vframe.plane_stride()[0] as usize,
                 layout: *layout,
             };
-            state.encoder.encode(&image, &options).map_err(|e| {
+            let encoded = state.encoder.encode(&image, &options).map_err(|e| {
                 gst::element_imp_error!(self, gst::StreamError::Encode, ["Encoding failed: {}", e]);
                 gst::FlowError::Error
-            })?
+            })?;
+            (encoded, budget)
         };
         gst::log!(
             CAT,
             imp = self,
-            "frame {}: {} bytes, {} of {} values",
+            "frame {}: {} bytes, {} of {} values, bitrate budget {:?} bytes",
             frame.system_frame_number(),
             encoded.data.len(),
             encoded.values,
-            encoded.total_values
+            encoded.total_values,
+            budget
         );
         // Every frame stands alone: each is a sync point.
         frame.set_flags(gst_video::VideoCodecFrameFlags::SYNC_POINT);

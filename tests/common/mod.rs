@@ -3,12 +3,16 @@
 use std::path::{Path, PathBuf};
 
 pub fn data_path(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
 }
 
 /// A real photo shipped with the tests (scikit-image samples, public domain), packed RGB.
 pub fn photo(name: &str) -> (Vec<u8>, u32, u32) {
-    let mut decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(data_path(name)).unwrap()));
+    let mut decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(data_path(name)).unwrap(),
+    ));
     decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
     let mut reader = decoder.read_info().unwrap();
     let mut buf = vec![0; reader.output_buffer_size()];
@@ -33,6 +37,11 @@ pub fn resize(rgb: &[u8], w: u32, h: u32, nw: u32, nh: u32) -> Vec<u8> {
 
 pub fn psnr(a: &[u8], b: &[u8]) -> f64 {
     assert_eq!(a.len(), b.len());
-    let mse = a.iter().zip(b).map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2)).sum::<f64>() / a.len() as f64;
+    let mse = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
+        .sum::<f64>()
+        / a.len() as f64;
     10.0 * (255.0f64 * 255.0 / mse.max(1e-10)).log10()
 }

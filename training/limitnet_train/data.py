@@ -67,7 +67,7 @@ class PhotoSet:
                 im = im.flip(-1)
                 sm = None if sm is None else sm.flip(-1)
             imgs.append(im.clamp(0, 1))
-            sals.append(sm if sm is not None else torch.zeros(1, crop, crop))
+            sals.append(sm.clamp(0, 1) if sm is not None else torch.zeros(1, crop, crop))
         return torch.stack(imgs), torch.stack(sals)
 
     def center_crops(self, size):

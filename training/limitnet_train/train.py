@@ -159,7 +159,7 @@ def main():
             msg = f"mse {mse.item():.5f}"
             if phase >= 2:
                 h, w = sal.shape[-2:]
-                target = F.adaptive_avg_pool2d(sal_label, (h, w))
+                target = F.adaptive_avg_pool2d(sal_label, (h, w)).clamp(0, 1)
                 bce = F.binary_cross_entropy(sal, target)
                 loss = loss + 0.05 * bce
                 msg += f" bce {bce.item():.4f}"
