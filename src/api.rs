@@ -13,7 +13,7 @@
 //! let params = encoder.stream_params(w, h);
 //! let (image, report) = decoder.decode(&params, &frame.data[..512.min(frame.data.len())], &DecodeOptions::default())?;
 //! let (image20, _) = decoder.decode(&params, &frame.data, &DecodeOptions { percentage: 20.0, ..Default::default() })?;
-//! # Ok::<(), gstlimitnet::Error>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 use std::sync::Arc;
