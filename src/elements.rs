@@ -3,8 +3,15 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use gst::glib;
+use gst::prelude::*;
+
 use crate::api::Error;
 use crate::model::ModelBundle;
+
+/// Defaults of the properties both elements have.
+pub const DEFAULT_PERCENTAGE: f64 = 100.0;
+pub const DEFAULT_MAX_BYTES: u32 = 0;
 
 /// Media type of a LimitNet stream; fields: width, height, framerate, model-id.
 pub const CAPS_NAME: &str = "image/x-limitnet";
@@ -25,4 +32,48 @@ pub fn init_error(e: Error) -> gst::ErrorMessage {
         Error::Runtime(m) => gst::error_msg!(gst::LibraryError::Init, ["{}", m]),
         other => gst::error_msg!(gst::LibraryError::Settings, ["{}", other]),
     }
+}
+
+/// `percentage` (0..100, default 100, changeable while playing); `blurb` says what it limits.
+pub fn percentage_property(blurb: &str) -> glib::ParamSpec {
+    glib::ParamSpecDouble::builder("percentage")
+        .nick("Percentage")
+        .blurb(blurb)
+        .minimum(0.0)
+        .maximum(100.0)
+        .default_value(DEFAULT_PERCENTAGE)
+        .mutable_playing()
+        .build()
+}
+
+/// `max-bytes` (0 = no limit, changeable while playing).
+pub fn max_bytes_property(blurb: &str) -> glib::ParamSpec {
+    glib::ParamSpecUInt::builder("max-bytes")
+        .nick("Maximum bytes per frame")
+        .blurb(blurb)
+        .default_value(DEFAULT_MAX_BYTES)
+        .mutable_playing()
+        .build()
+}
+
+/// `model`: a bundle directory, unset for the embedded one.
+pub fn model_property() -> glib::ParamSpec {
+    glib::ParamSpecString::builder("model")
+        .nick("Model bundle")
+        .blurb("Directory of a model bundle (encoder.onnx, decoder.onnx, codec.json); unset = the embedded default")
+        .mutable_ready()
+        .build()
+}
+
+/// `threads` for the element's network (`network`: "encoder" or "decoder").
+pub fn threads_property(network: &str, default: u32) -> glib::ParamSpec {
+    glib::ParamSpecUInt::builder("threads")
+        .nick("Threads")
+        .blurb(&format!(
+            "ONNX Runtime intra-op threads for the {network} network (0 = one per core)"
+        ))
+        .maximum(256)
+        .default_value(default)
+        .mutable_ready()
+        .build()
 }

@@ -8,7 +8,10 @@ use gst_video::subclass::prelude::*;
 
 use crate::api::{DecodeOptions, Decoder, MAX_DIMENSION};
 use crate::codec::{FrameStatus, StreamParams};
-use crate::elements::{CAPS_NAME, load_bundle};
+use crate::elements::{
+    CAPS_NAME, DEFAULT_MAX_BYTES, DEFAULT_PERCENTAGE, load_bundle, max_bytes_property,
+    model_property, percentage_property, threads_property,
+};
 use crate::limitnetdec::DecoderOutput;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -19,8 +22,6 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     )
 });
 
-const DEFAULT_PERCENTAGE: f64 = 100.0;
-const DEFAULT_MAX_BYTES: u32 = 0;
 const DEFAULT_THREADS: u32 = 0;
 
 #[derive(Debug, Clone)]
@@ -73,32 +74,10 @@ impl ObjectImpl for LimitNetDec {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             vec![
-                glib::ParamSpecDouble::builder("percentage")
-                    .nick("Percentage")
-                    .blurb("Decode only the first N % of latent values (the rest are taken as zero)")
-                    .minimum(0.0)
-                    .maximum(100.0)
-                    .default_value(DEFAULT_PERCENTAGE)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecUInt::builder("max-bytes")
-                    .nick("Maximum bytes per frame")
-                    .blurb("Use only the first N bytes of each frame, as if the link had cut it there (0 = all)")
-                    .default_value(DEFAULT_MAX_BYTES)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecString::builder("model")
-                    .nick("Model bundle")
-                    .blurb("Directory of a model bundle (encoder.onnx, decoder.onnx, codec.json); unset = the embedded default")
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("threads")
-                    .nick("Threads")
-                    .blurb("ONNX Runtime intra-op threads for the decoder network (0 = one per core)")
-                    .maximum(256)
-                    .default_value(DEFAULT_THREADS)
-                    .mutable_ready()
-                    .build(),
+                percentage_property("Decode only the first N % of latent values (the rest are taken as zero)"),
+                max_bytes_property("Use only the first N bytes of each frame, as if the link had cut it there (0 = all)"),
+                model_property(),
+                threads_property("decoder", DEFAULT_THREADS),
                 glib::ParamSpecEnum::builder_with_default("output", DecoderOutput::Image)
                     .nick("Output")
                     .blurb("What to output: image = the decoded picture; saliency = the received 8x8 saliency map as a grey image at the frame size (value * 255 / 31, black when a frame has no map), without running the network")

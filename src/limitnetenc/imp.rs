@@ -9,7 +9,10 @@ use gst_video::subclass::prelude::*;
 use crate::api::{
     EncodeOptions, Encoder, ImageRef, MAX_DIMENSION, PixelLayout, frame_budget, min_limit,
 };
-use crate::elements::{CAPS_NAME, load_bundle};
+use crate::elements::{
+    CAPS_NAME, DEFAULT_MAX_BYTES, DEFAULT_PERCENTAGE, load_bundle, max_bytes_property,
+    model_property, percentage_property, threads_property,
+};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -19,8 +22,6 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     )
 });
 
-const DEFAULT_PERCENTAGE: f64 = 100.0;
-const DEFAULT_MAX_BYTES: u32 = 0;
 const DEFAULT_THREADS: u32 = 1;
 const DEFAULT_BITRATE: u32 = 0;
 
@@ -83,38 +84,16 @@ impl ObjectImpl for LimitNetEnc {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             vec![
-                glib::ParamSpecDouble::builder("percentage")
-                    .nick("Percentage")
-                    .blurb("Send only the first N % of latent values, most important first (saliency + channel order)")
-                    .minimum(0.0)
-                    .maximum(100.0)
-                    .default_value(DEFAULT_PERCENTAGE)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecUInt::builder("max-bytes")
-                    .nick("Maximum bytes per frame")
-                    .blurb("Cut each frame after this many bytes, header included (0 = no cut); any cut still decodes")
-                    .default_value(DEFAULT_MAX_BYTES)
-                    .mutable_playing()
-                    .build(),
+                percentage_property("Send only the first N % of latent values, most important first (saliency + channel order)"),
+                max_bytes_property("Cut each frame after this many bytes, header included (0 = no cut); any cut still decodes"),
                 glib::ParamSpecUInt::builder("bitrate")
                     .nick("Bit rate")
                     .blurb("Target bit rate in bits per second (0 = off): cut each frame after bitrate / 8 / framerate bytes (the caps' frame rate; ignored with a warning for framerate 0/1); with max-bytes the smaller cut wins")
                     .default_value(DEFAULT_BITRATE)
                     .mutable_playing()
                     .build(),
-                glib::ParamSpecString::builder("model")
-                    .nick("Model bundle")
-                    .blurb("Directory of a model bundle (encoder.onnx, decoder.onnx, codec.json); unset = the embedded default")
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("threads")
-                    .nick("Threads")
-                    .blurb("ONNX Runtime intra-op threads for the encoder network (0 = one per core)")
-                    .maximum(256)
-                    .default_value(DEFAULT_THREADS)
-                    .mutable_ready()
-                    .build(),
+                model_property(),
+                threads_property("encoder", DEFAULT_THREADS),
             ]
         });
         PROPERTIES.as_ref()
