@@ -2,11 +2,12 @@
 
 mod common;
 
+use common::{buffer, rgb_of};
+
 use std::sync::Once;
 
 use gst::prelude::*;
 use gst_check::Harness;
-use gst_video::prelude::*;
 
 /// Quality floors for the embedded model on the shipped photos (224x224, PSNR in dB), a little
 /// under what it reaches (README: coffee 21.2 / 20.1 / 12.7, astronaut 18.9 / 17.1 / 13.0,
@@ -43,30 +44,8 @@ fn stream_caps(w: u32, h: u32) -> String {
     )
 }
 
-fn buffer(data: Vec<u8>, index: u64) -> gst::Buffer {
-    let mut b = gst::Buffer::from_mut_slice(data);
-    {
-        let b = b.get_mut().unwrap();
-        b.set_pts(gst::ClockTime::from_mseconds(100 * index));
-        b.set_duration(gst::ClockTime::from_mseconds(100));
-    }
-    b
-}
-
 fn bytes(b: &gst::Buffer) -> Vec<u8> {
     b.map_readable().unwrap().to_vec()
-}
-
-/// Packed RGB from a decoder output buffer (rows may be padded to 4 bytes).
-fn rgb_of(b: &gst::Buffer, caps: &gst::CapsRef) -> Vec<u8> {
-    let info = gst_video::VideoInfo::from_caps(caps).unwrap();
-    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(b.as_ref(), &info).unwrap();
-    let stride = frame.plane_stride()[0] as usize;
-    let data = frame.plane_data(0).unwrap();
-    let row = 3 * info.width() as usize;
-    (0..info.height() as usize)
-        .flat_map(|y| data[y * stride..y * stride + row].to_vec())
-        .collect()
 }
 
 fn encoded_photo(name: &str) -> Vec<u8> {

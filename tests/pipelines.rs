@@ -3,13 +3,14 @@
 
 mod common;
 
+use common::{buffer, rgb_of};
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Once;
 
 use gst::prelude::*;
 use gst_check::Harness;
-use gst_video::prelude::*;
 use gstlimitnet::codec::SaliencyMap;
 
 fn init() {
@@ -25,28 +26,6 @@ fn stream_caps(w: u32, h: u32) -> String {
         "image/x-limitnet,width={w},height={h},framerate=10/1,model-id={}",
         gstlimitnet::ModelBundle::embedded().unwrap().id
     )
-}
-
-fn buffer(data: Vec<u8>, index: u64) -> gst::Buffer {
-    let mut b = gst::Buffer::from_mut_slice(data);
-    {
-        let b = b.get_mut().unwrap();
-        b.set_pts(gst::ClockTime::from_mseconds(100 * index));
-        b.set_duration(gst::ClockTime::from_mseconds(100));
-    }
-    b
-}
-
-/// Packed RGB of a decoder output buffer (rows may be padded to 4 bytes).
-fn rgb_of(b: &gst::Buffer, caps: &gst::CapsRef) -> Vec<u8> {
-    let info = gst_video::VideoInfo::from_caps(caps).unwrap();
-    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(b.as_ref(), &info).unwrap();
-    let stride = frame.plane_stride()[0] as usize;
-    let data = frame.plane_data(0).unwrap();
-    let row = 3 * info.width() as usize;
-    (0..info.height() as usize)
-        .flat_map(|y| data[y * stride..y * stride + row].to_vec())
-        .collect()
 }
 
 /// An encoded frame of a shipped photo, and its saliency map as the bitstream carries it.

@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+use gst_video::prelude::*;
+
 pub fn data_path(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data")
@@ -44,4 +46,27 @@ pub fn psnr(a: &[u8], b: &[u8]) -> f64 {
         .sum::<f64>()
         / a.len() as f64;
     10.0 * (255.0f64 * 255.0 / mse.max(1e-10)).log10()
+}
+
+/// A buffer at frame `index` of a 10 fps stream.
+pub fn buffer(data: Vec<u8>, index: u64) -> gst::Buffer {
+    let mut b = gst::Buffer::from_mut_slice(data);
+    {
+        let b = b.get_mut().unwrap();
+        b.set_pts(gst::ClockTime::from_mseconds(100 * index));
+        b.set_duration(gst::ClockTime::from_mseconds(100));
+    }
+    b
+}
+
+/// Packed RGB from a decoder output buffer (rows may be padded to 4 bytes).
+pub fn rgb_of(b: &gst::Buffer, caps: &gst::CapsRef) -> Vec<u8> {
+    let info = gst_video::VideoInfo::from_caps(caps).unwrap();
+    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(b.as_ref(), &info).unwrap();
+    let stride = frame.plane_stride()[0] as usize;
+    let data = frame.plane_data(0).unwrap();
+    let row = 3 * info.width() as usize;
+    (0..info.height() as usize)
+        .flat_map(|y| data[y * stride..y * stride + row].to_vec())
+        .collect()
 }
