@@ -9,6 +9,9 @@ use gst::prelude::*;
 use crate::api::Error;
 use crate::model::ModelBundle;
 
+/// Media type of a `.lnet` file (limitnetmux output, limitnetparse input).
+pub const FILE_CAPS_NAME: &str = "application/x-limitnet-file";
+
 /// Defaults of the properties both elements have.
 pub const DEFAULT_PERCENTAGE: f64 = 100.0;
 pub const DEFAULT_MAX_BYTES: u32 = 0;

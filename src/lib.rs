@@ -12,6 +12,8 @@ pub mod codec;
 mod elements;
 pub mod limitnetdec;
 pub mod limitnetenc;
+pub mod limitnetmux;
+pub mod limitnetparse;
 pub mod model;
 
 pub use api::{
@@ -24,6 +26,22 @@ pub use model::ModelBundle;
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     limitnetenc::register(plugin)?;
     limitnetdec::register(plugin)?;
+    limitnetmux::register(plugin)?;
+    limitnetparse::register(plugin)?;
+    // So that decodebin finds limitnetparse ! limitnetdec for .lnet files.
+    let caps = gst::Caps::new_empty_simple(elements::FILE_CAPS_NAME);
+    gst::TypeFind::register(
+        Some(plugin),
+        "limitnet-file",
+        gst::Rank::PRIMARY,
+        Some("lnet"),
+        Some(&caps.clone()),
+        move |tf| {
+            if tf.peek(0, 4) == Some(&codec::container::MAGIC[..]) {
+                tf.suggest(gst::TypeFindProbability::Maximum, &caps);
+            }
+        },
+    )?;
     Ok(())
 }
 

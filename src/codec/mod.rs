@@ -3,6 +3,7 @@
 //! Pure Rust, no GStreamer and no ONNX Runtime. The format is specified in docs/bitstream.md.
 
 pub mod bits;
+pub mod container;
 pub mod frame;
 pub mod huffman;
 pub mod order;
