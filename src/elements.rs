@@ -80,3 +80,18 @@ pub fn threads_property(network: &str, default: u32) -> glib::ParamSpec {
         .mutable_ready()
         .build()
 }
+
+/// The always-present `sink` and `src` pad templates every element of this plugin has.
+pub fn sink_src_templates(sink: &gst::Caps, src: &gst::Caps) -> Vec<gst::PadTemplate> {
+    vec![
+        gst::PadTemplate::new(
+            "sink",
+            gst::PadDirection::Sink,
+            gst::PadPresence::Always,
+            sink,
+        )
+        .unwrap(),
+        gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, src)
+            .unwrap(),
+    ]
+}

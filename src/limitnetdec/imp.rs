@@ -141,22 +141,7 @@ impl ElementImpl for LimitNetDec {
                 .width_range(1..=max)
                 .height_range(1..=max)
                 .build();
-            vec![
-                gst::PadTemplate::new(
-                    "sink",
-                    gst::PadDirection::Sink,
-                    gst::PadPresence::Always,
-                    &sink,
-                )
-                .unwrap(),
-                gst::PadTemplate::new(
-                    "src",
-                    gst::PadDirection::Src,
-                    gst::PadPresence::Always,
-                    &src,
-                )
-                .unwrap(),
-            ]
+            crate::elements::sink_src_templates(&sink, &src)
         });
         TEMPLATES.as_ref()
     }

@@ -164,22 +164,7 @@ impl ElementImpl for LimitNetEnc {
                 .field("width", gst::IntRange::new(1, max))
                 .field("height", gst::IntRange::new(1, max))
                 .build();
-            vec![
-                gst::PadTemplate::new(
-                    "sink",
-                    gst::PadDirection::Sink,
-                    gst::PadPresence::Always,
-                    &sink,
-                )
-                .unwrap(),
-                gst::PadTemplate::new(
-                    "src",
-                    gst::PadDirection::Src,
-                    gst::PadPresence::Always,
-                    &src,
-                )
-                .unwrap(),
-            ]
+            crate::elements::sink_src_templates(&sink, &src)
         });
         TEMPLATES.as_ref()
     }

@@ -152,22 +152,7 @@ impl ElementImpl for LimitNetMux {
         static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
             let sink = gst::Caps::new_empty_simple(CAPS_NAME);
             let src = gst::Caps::new_empty_simple(FILE_CAPS_NAME);
-            vec![
-                gst::PadTemplate::new(
-                    "sink",
-                    gst::PadDirection::Sink,
-                    gst::PadPresence::Always,
-                    &sink,
-                )
-                .unwrap(),
-                gst::PadTemplate::new(
-                    "src",
-                    gst::PadDirection::Src,
-                    gst::PadPresence::Always,
-                    &src,
-                )
-                .unwrap(),
-            ]
+            crate::elements::sink_src_templates(&sink, &src)
         });
         TEMPLATES.as_ref()
     }
