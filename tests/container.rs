@@ -4,56 +4,18 @@
 
 mod common;
 
-use gst::prelude::*;
-
 fn init() {
     gst::init().unwrap();
     let _ = gstlimitnet::plugin_register_static();
 }
 
-/// Runs to EOS; returns the RGB frames reaching `appsink name=sink`, or the error message.
+/// The RGB frames reaching `appsink name=sink`, or the error message.
 fn frames(description: &str) -> Result<Vec<Vec<u8>>, String> {
-    let pipeline = gst::parse::launch(description)
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-    let sink = pipeline
-        .by_name("sink")
-        .map(|s| s.downcast::<gst_app::AppSink>().unwrap());
-    let bus = pipeline.bus().unwrap();
-    pipeline
-        .set_state(gst::State::Playing)
-        .map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    let result = loop {
-        if let Some(sink) = &sink {
-            while let Some(s) = sink.try_pull_sample(gst::ClockTime::from_mseconds(10)) {
-                out.push(common::rgb_of(
-                    &s.buffer_owned().unwrap(),
-                    s.caps().unwrap(),
-                ));
-            }
-        }
-        if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(20)) {
-            match msg.view() {
-                gst::MessageView::Eos(..) => break Ok(()),
-                gst::MessageView::Error(e) => {
-                    break Err(format!("{} ({:?})", e.error(), e.debug()));
-                }
-                _ => {}
-            }
-        }
-    };
-    if let Some(sink) = &sink {
-        while let Some(s) = sink.try_pull_sample(gst::ClockTime::ZERO) {
-            out.push(common::rgb_of(
-                &s.buffer_owned().unwrap(),
-                s.caps().unwrap(),
-            ));
-        }
-    }
-    pipeline.set_state(gst::State::Null).unwrap();
-    result.map(|_| out)
+    let samples = common::run_pipeline(description)?;
+    Ok(samples
+        .iter()
+        .map(|s| common::rgb_of(&s.buffer_owned().unwrap(), s.caps().unwrap()))
+        .collect())
 }
 
 #[test]

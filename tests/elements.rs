@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{buffer, rgb_of};
+use common::{buffer, rgb_of, run_pipeline};
 
 use std::sync::Once;
 
@@ -251,42 +251,6 @@ fn decoder_refuses_a_stream_of_another_model() {
         "image/x-limitnet,width=224,height=224,framerate=10/1,model-id=0123456789abcdef",
     );
     assert!(dec.push(buffer(vec![1, 2, 3], 0)).is_err());
-}
-
-fn run_pipeline(description: &str) -> Result<Vec<gst::Sample>, String> {
-    let pipeline = gst::parse::launch(description)
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-    let sink = pipeline
-        .by_name("sink")
-        .and_then(|s| s.downcast::<gst_app::AppSink>().ok());
-    let bus = pipeline.bus().unwrap();
-    let _ = pipeline.set_state(gst::State::Playing);
-    let mut samples = Vec::new();
-    let result = loop {
-        if let Some(sink) = &sink {
-            while let Some(s) = sink.try_pull_sample(gst::ClockTime::from_mseconds(10)) {
-                samples.push(s);
-            }
-        }
-        if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(50)) {
-            match msg.view() {
-                gst::MessageView::Eos(..) => break Ok(()),
-                gst::MessageView::Error(e) => {
-                    break Err(format!("{} ({:?})", e.error(), e.debug()));
-                }
-                _ => {}
-            }
-        }
-    };
-    if let Some(sink) = &sink {
-        while let Some(s) = sink.try_pull_sample(gst::ClockTime::ZERO) {
-            samples.push(s);
-        }
-    }
-    pipeline.set_state(gst::State::Null).unwrap();
-    result.map(|_| samples)
 }
 
 #[test]

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use gst::prelude::*;
 use gst_video::prelude::*;
 
 pub fn data_path(name: &str) -> PathBuf {
@@ -69,4 +70,42 @@ pub fn rgb_of(b: &gst::Buffer, caps: &gst::CapsRef) -> Vec<u8> {
     (0..info.height() as usize)
         .flat_map(|y| data[y * stride..y * stride + row].to_vec())
         .collect()
+}
+
+/// Runs a pipeline to EOS; returns what reached `appsink name=sink` (if any), or the error
+/// message posted on the bus.
+pub fn run_pipeline(description: &str) -> Result<Vec<gst::Sample>, String> {
+    let pipeline = gst::parse::launch(description)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    let sink = pipeline
+        .by_name("sink")
+        .and_then(|s| s.downcast::<gst_app::AppSink>().ok());
+    let bus = pipeline.bus().unwrap();
+    let _ = pipeline.set_state(gst::State::Playing);
+    let mut samples = Vec::new();
+    let result = loop {
+        if let Some(sink) = &sink {
+            while let Some(s) = sink.try_pull_sample(gst::ClockTime::from_mseconds(10)) {
+                samples.push(s);
+            }
+        }
+        if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(50)) {
+            match msg.view() {
+                gst::MessageView::Eos(..) => break Ok(()),
+                gst::MessageView::Error(e) => {
+                    break Err(format!("{} ({:?})", e.error(), e.debug()));
+                }
+                _ => {}
+            }
+        }
+    };
+    if let Some(sink) = &sink {
+        while let Some(s) = sink.try_pull_sample(gst::ClockTime::ZERO) {
+            samples.push(s);
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    result.map(|_| samples)
 }
