@@ -5,8 +5,10 @@ agreement (reconstruction vs original). A codec that cannot make a frame within 
 counts as a mid-grey frame.
 
 Usage (from the repository root):
-  python -m limitnet_train.evaluate --data data --out out/eval [--model models/limitnet-paper]
-Writes out/eval/results.csv, out/eval/results.md and out/eval/rate_quality.png.
+  python -m limitnet_train.evaluate --data data --out out/eval \
+      [--model paper=models/limitnet-paper --model fast=models/limitnet-fast]
+Each --model NAME=DIR adds a column `limitnet-NAME` (bundles compared in one run); without
+--model, one `limitnet` column for the plugin's embedded model. Writes out/eval/results.csv, out/eval/results.md and out/eval/rate_quality.png.
 """
 
 import argparse
@@ -26,7 +28,7 @@ from .data import PhotoSet
 from .train import imagenet_norm, load_teacher
 
 BUDGETS = [256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096]
-CROPS_PER_PHOTO = 3
+CROPS_PER_PHOTO = 6  # 33 test photos -> 198 crops; 3 per photo left agreement too noisy
 GREY = None  # filled lazily
 
 
@@ -126,7 +128,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="data")
     ap.add_argument("--out", default="out/eval")
-    ap.add_argument("--model", default=None, help="bundle directory (default: the plugin's embedded model)")
+    ap.add_argument("--model", action="append", default=[],
+                    help="NAME=DIR of a bundle to evaluate (repeatable; default: the embedded model)")
     ap.add_argument("--budgets", default=",".join(map(str, BUDGETS)))
     args = ap.parse_args()
     torch.set_num_threads(2)
@@ -135,29 +138,33 @@ def main():
     names = test_crops(args.data, orig_dir)
     print(f"{len(names)} test crops at 224x224 from the test split", flush=True)
 
-    # LimitNet through the Rust code.
-    lim_dir = os.path.join(args.out, "limitnet")
-    cmd = ["cargo", "run", "--quiet", "--release", "--example", "eval_frames", "--", orig_dir, lim_dir]
-    if args.model:
-        cmd.append(args.model)
-    cmd.append(",".join(map(str, budgets)))
-    subprocess.run(cmd, check=True)
-    with open(os.path.join(lim_dir, "frames.csv")) as f:
-        full_bytes = {r["name"]: int(r["full_bytes"]) for r in csv.DictReader(f)}
+    # LimitNet through the Rust code, one column per bundle.
+    bundles = [m.split("=", 1) for m in args.model] or [("", None)]
+    lim_dirs, full_bytes = {}, {}
+    for name, model_dir in bundles:
+        codec = f"limitnet-{name}" if name else "limitnet"
+        lim_dirs[codec] = os.path.join(args.out, codec)
+        cmd = ["cargo", "run", "--quiet", "--release", "--example", "eval_frames", "--", orig_dir, lim_dirs[codec]]
+        if model_dir:
+            cmd.append(model_dir)
+        cmd.append(",".join(map(str, budgets)))
+        subprocess.run(cmd, check=True)
+        with open(os.path.join(lim_dirs[codec], "frames.csv")) as f:
+            full_bytes[codec] = {r["name"]: int(r["full_bytes"]) for r in csv.DictReader(f)}
 
     originals = [np.asarray(Image.open(os.path.join(orig_dir, n)).convert("RGB")) for n in names]
     grey = np.full_like(originals[0], 128)
     teacher = load_teacher()
     ref = top1(teacher, originals)
     rows = []
-    codecs = ["limitnet", "jpeg", "webp", "jpeg2000", "progressive-jpeg"]
+    codecs = list(lim_dirs) + ["jpeg", "webp", "jpeg2000", "progressive-jpeg"]
     for budget in budgets:
         for codec in codecs:
             recs, used, fails = [], [], 0
             for n, o in zip(names, originals):
-                if codec == "limitnet":
-                    rec = np.asarray(Image.open(os.path.join(lim_dir, str(budget), n)).convert("RGB"))
-                    nbytes = min(budget, full_bytes[n])
+                if codec in lim_dirs:
+                    rec = np.asarray(Image.open(os.path.join(lim_dirs[codec], str(budget), n)).convert("RGB"))
+                    nbytes = min(budget, full_bytes[codec][n])
                 else:
                     rec, nbytes = classical(Image.fromarray(o), codec, budget)
                 if rec is None:
@@ -176,7 +183,7 @@ def main():
         w.writerows(rows)
     with open(os.path.join(args.out, "results.md"), "w") as f:
         f.write(f"{len(names)} test crops (224x224), MobileNetV2 top-1 agreement with the original / PSNR dB; "
-                f"mean LimitNet full frame {np.mean(list(full_bytes.values())):.0f} B\n\n")
+                "mean LimitNet full frame " + ", ".join(f"{c} {np.mean(list(fb.values())):.0f} B" for c, fb in full_bytes.items()) + "\n\n")
         f.write("| budget (B) | " + " | ".join(codecs) + " |\n|---|" + "---|" * len(codecs) + "\n")
         for budget in budgets:
             cells = []

@@ -89,8 +89,8 @@ def main():
     ap.add_argument("--table-crops", type=int, default=400, help="random training crops for the code tables")
     args = ap.parse_args()
 
-    model = LimitNet()
     ck = torch.load(args.ckpt, map_location="cpu")
+    model = LimitNet(ck.get("state", {}).get("arch", "paper"))
     model.load_state_dict(ck["model"])
     model.eval()
     os.makedirs(args.out, exist_ok=True)

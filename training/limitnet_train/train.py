@@ -9,7 +9,12 @@ Quantization to 64 levels (straight-through) is in the loop in every phase.
 
 Usage: python -m limitnet_train.train --data data --out training/checkpoints/paper \
            --minutes 25 25 15
-Each phase runs for a wall-clock budget; rerunning the same command resumes.
+       python -m limitnet_train.train --arch fast --init training/checkpoints/paper/final.pt \
+           --out training/checkpoints/fast --minutes 0 40 40
+Each phase runs for a wall-clock budget; rerunning the same command resumes. `--init` takes the
+encoder, saliency branch and quantization ranges of a trained checkpoint (phases with a zero
+budget are skipped), so a new decoder architecture learns the same kind of latent quickly; the
+pretrained parts train on at a quarter of the learning rate.
 """
 
 import argparse
@@ -106,6 +111,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--max-steps", type=int, default=0, help="stop each phase after N steps (smoke test)")
     ap.add_argument("--eval-every", type=int, default=200)
+    ap.add_argument("--arch", choices=["paper", "fast"], default="paper", help="decoder architecture")
+    ap.add_argument("--init", default=None, help="checkpoint to take encoder + saliency branch from")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -115,9 +122,16 @@ def main():
     rng = random.Random(1234)
     torch.manual_seed(1234)
 
-    model = LimitNet().to(memory_format=torch.channels_last)
-    state = {"phase": 1, "phase_seconds": 0.0, "step": 0, "total_seconds": 0.0, "images": 0}
+    model = LimitNet(args.arch).to(memory_format=torch.channels_last)
+    state = {"phase": 1, "phase_seconds": 0.0, "step": 0, "total_seconds": 0.0, "images": 0, "arch": args.arch}
     opt_state = None
+    pretrained = set()
+    if args.init:
+        init = torch.load(args.init, map_location="cpu")["model"]
+        init = {k: v for k, v in init.items() if not k.startswith("decoder.")}
+        model.load_state_dict(init, strict=False)
+        pretrained = {k for k in init}
+        log(fh, f"initialised {len(init)} tensors (encoder, saliency, ranges) from {args.init}")
     if os.path.exists(ckpt_path):
         ck = torch.load(ckpt_path, map_location="cpu")
         model.load_state_dict(ck["model"])
@@ -134,9 +148,16 @@ def main():
     while state["phase"] <= 3:
         phase = state["phase"]
         budget = args.minutes[phase - 1] * 60
+        if budget <= 0:
+            state["phase"] += 1
+            continue
         lr = {1: 1e-3, 2: 5e-4, 3: 1e-4}[phase]
-        params = [p for n, p in model.named_parameters() if phase >= 2 or not n.startswith("saliency.")]
-        opt = torch.optim.Adam(params, lr=lr)
+        named = [(n, p) for n, p in model.named_parameters() if phase >= 2 or not n.startswith("saliency.")]
+        groups = [
+            {"params": [p for n, p in named if n not in pretrained], "lr": lr, "base_lr": lr},
+            {"params": [p for n, p in named if n in pretrained], "lr": lr / 4, "base_lr": lr / 4},
+        ]
+        opt = torch.optim.Adam([g for g in groups if g["params"]])
         if opt_state is not None and opt_state.get("phase") == phase:
             opt.load_state_dict(opt_state["state"])
         opt_state = None
@@ -150,6 +171,10 @@ def main():
         steps_in_phase = 0
         while state["phase_seconds"] < budget and not (args.max_steps and steps_in_phase >= args.max_steps):
             t0 = time.time()
+            # Step decay: the last quarter of each phase at 0.3x the learning rate.
+            decay = 0.3 if state["phase_seconds"] > 0.75 * budget else 1.0
+            for g in opt.param_groups:
+                g["lr"] = g["base_lr"] * decay
             model.train()
             images, sal_label = phase_set.sample(batch, crop, rng)
             images = images.contiguous(memory_format=torch.channels_last)
