@@ -66,8 +66,8 @@ fn load() -> Result<Runtime, String> {
             ));
             continue;
         }
-        match probe_version(&path) {
-            Ok(version) => {
+        match probe(&path) {
+            Ok((version, has_api)) => {
                 let minor = version
                     .split('.')
                     .nth(1)
@@ -77,6 +77,14 @@ fn load() -> Result<Runtime, String> {
                     tried.push(format!(
                         "{}: version {version} is too old (need 1.{MIN_RUNTIME_MINOR} or newer)",
                         path.display()
+                    ));
+                    continue;
+                }
+                if !has_api {
+                    tried.push(format!(
+                        "{}: version {version} does not provide ONNX Runtime API version {}",
+                        path.display(),
+                        ort::sys::ORT_API_VERSION
                     ));
                     continue;
                 }
@@ -109,9 +117,9 @@ fn load() -> Result<Runtime, String> {
     ))
 }
 
-/// Opens the library and asks it for its version, without handing it to ort yet: ort would
-/// panic or abort on a library it cannot use.
-fn probe_version(path: &Path) -> Result<String, String> {
+/// Opens the library and asks it for its version and whether it has the C API version ort
+/// uses, without handing it to ort yet: ort would panic or abort on a library it cannot use.
+fn probe(path: &Path) -> Result<(String, bool), String> {
     // SAFETY: loading a shared library runs its initialisers; ONNX Runtime's are benign, and the
     // file is the one the user or setup pointed us at.
     let lib = unsafe { libloading::Library::new(path) }.map_err(|e| e.to_string())?;
@@ -126,5 +134,7 @@ fn probe_version(path: &Path) -> Result<String, String> {
     }
     // SAFETY: base points at the library's static OrtApiBase; the string is static and NUL-terminated.
     let version = unsafe { CStr::from_ptr(((*base).GetVersionString)()) };
-    Ok(version.to_string_lossy().into_owned())
+    // SAFETY: GetApi takes an API version and returns a static table, or null when it lacks it.
+    let has_api = !unsafe { ((*base).GetApi)(ort::sys::ORT_API_VERSION) }.is_null();
+    Ok((version.to_string_lossy().into_owned(), has_api))
 }
