@@ -2,9 +2,7 @@
 
 mod common;
 
-use common::{buffer, rgb_of, run_pipeline};
-
-use std::sync::Once;
+use common::{buffer, init, model_id, rgb_of, run_pipeline, stream_caps};
 
 use gst::prelude::*;
 use gst_check::Harness;
@@ -21,27 +19,8 @@ fn grey_psnr(rgb: &[u8]) -> f64 {
     common::psnr(rgb, &vec![128u8; rgb.len()])
 }
 
-fn init() {
-    static INIT: Once = Once::new();
-    INIT.call_once(|| {
-        gst::init().unwrap();
-        gstlimitnet::plugin_register_static().unwrap();
-    });
-}
-
-fn model_id() -> String {
-    gstlimitnet::ModelBundle::embedded().unwrap().id.clone()
-}
-
 fn raw_caps(format: &str, w: u32, h: u32) -> String {
     format!("video/x-raw,format={format},width={w},height={h},framerate=10/1")
-}
-
-fn stream_caps(w: u32, h: u32) -> String {
-    format!(
-        "image/x-limitnet,width={w},height={h},framerate=10/1,model-id={}",
-        model_id()
-    )
 }
 
 fn bytes(b: &gst::Buffer) -> Vec<u8> {

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{buffer, rgb_of};
+use common::{buffer, init, rgb_of, stream_caps};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,21 +12,6 @@ use std::sync::Once;
 use gst::prelude::*;
 use gst_check::Harness;
 use gstlimitnet::codec::SaliencyMap;
-
-fn init() {
-    static INIT: Once = Once::new();
-    INIT.call_once(|| {
-        gst::init().unwrap();
-        gstlimitnet::plugin_register_static().unwrap();
-    });
-}
-
-fn stream_caps(w: u32, h: u32) -> String {
-    format!(
-        "image/x-limitnet,width={w},height={h},framerate=10/1,model-id={}",
-        gstlimitnet::ModelBundle::embedded().unwrap().id
-    )
-}
 
 /// An encoded frame of a shipped photo, and its saliency map as the bitstream carries it.
 fn encoded(name: &str, w: u32, h: u32) -> (Vec<u8>, SaliencyMap) {

@@ -177,7 +177,12 @@ pub fn decode_frame(
             });
         }
     }
-    let Some((declared, header_len)) = data.get(2..).and_then(read_leb128) else {
+    let count_bytes = data.get(2..).unwrap_or_default();
+    let Some((declared, header_len)) = read_leb128(count_bytes) else {
+        // Cut inside the count, or a count that never ends: not a frame of this stream.
+        if count_bytes.len() >= MAX_COUNT_BYTES {
+            return Err(FrameError::CountTooLong);
+        }
         return Ok(frame);
     };
     if declared > total as u64 {
@@ -223,10 +228,13 @@ fn write_leb128(out: &mut Vec<u8>, mut v: u64) {
     }
 }
 
+/// Longest value count field (LEB128 of a u32-range count).
+const MAX_COUNT_BYTES: usize = 5;
+
 /// (value, bytes used); `None` if the input ends inside the number or it is over 5 bytes.
 fn read_leb128(data: &[u8]) -> Option<(u64, usize)> {
     let mut v = 0u64;
-    for (i, &b) in data.iter().enumerate().take(5) {
+    for (i, &b) in data.iter().enumerate().take(MAX_COUNT_BYTES) {
         v |= u64::from(b & 0x7f) << (7 * i);
         if b & 0x80 == 0 {
             return Some((v, i + 1));

@@ -41,6 +41,7 @@ pub enum FrameError {
     UnsupportedVersion(u8),
     WrongStream { expected: u8, found: u8 },
     BadCount { count: u64, total: usize },
+    CountTooLong,
 }
 
 impl std::fmt::Display for FrameError {
@@ -58,6 +59,7 @@ impl std::fmt::Display for FrameError {
                 f,
                 "frame announces {count} values but the latent has {total}"
             ),
+            Self::CountTooLong => write!(f, "frame's value count is longer than 5 bytes"),
         }
     }
 }

@@ -147,6 +147,25 @@ impl ElementImpl for LimitNetDec {
     }
 }
 
+/// The stream parameters of `image/x-limitnet` caps, or the name of the field they lack.
+fn stream_params(caps: &gst::CapsRef) -> Result<StreamParams, &'static str> {
+    let s = caps.structure(0).ok_or("structure")?;
+    let dimension = |name: &'static str| {
+        s.get::<i32>(name)
+            .ok()
+            .and_then(|v| u32::try_from(v).ok())
+            .ok_or(name)
+    };
+    Ok(StreamParams {
+        width: dimension("width")?,
+        height: dimension("height")?,
+        model_id: s
+            .get::<&str>("model-id")
+            .map_err(|_| "model-id")?
+            .to_string(),
+    })
+}
+
 impl VideoDecoderImpl for LimitNetDec {
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings.lock().unwrap().clone();
@@ -180,23 +199,15 @@ impl VideoDecoderImpl for LimitNetDec {
         let caps = input
             .caps()
             .ok_or_else(|| gst::loggable_error!(CAT, "no caps"))?;
-        let s = caps
-            .structure(0)
-            .ok_or_else(|| gst::loggable_error!(CAT, "empty caps"))?;
-        let width = s
-            .get::<i32>("width")
-            .map_err(|_| gst::loggable_error!(CAT, "caps without width"))?;
-        let height = s
-            .get::<i32>("height")
-            .map_err(|_| gst::loggable_error!(CAT, "caps without height"))?;
-        let model_id = s
-            .get::<&str>("model-id")
-            .map_err(|_| gst::loggable_error!(CAT, "caps without model-id"))?;
-        let params = StreamParams {
-            width: width as u32,
-            height: height as u32,
-            model_id: model_id.to_string(),
-        };
+        let params = stream_params(caps).map_err(|missing| {
+            // The template lets such caps through; say why they are refused.
+            gst::element_imp_error!(
+                self,
+                gst::StreamError::Format,
+                ["Stream caps {} have no {}: LimitNet streams carry width, height and model-id (from limitnetenc or limitnetparse)", caps, missing]
+            );
+            gst::loggable_error!(CAT, "caps without {}", missing)
+        })?;
         {
             let guard = self.state.lock().unwrap();
             let st = guard
@@ -234,9 +245,9 @@ impl VideoDecoderImpl for LimitNetDec {
             CAT,
             imp = self,
             "stream {}x{} model {}, latent {:?}",
-            width,
-            height,
-            model_id,
+            params.width,
+            params.height,
+            params.model_id,
             params.latent_dims()
         );
         if let Some(st) = self.state.lock().unwrap().as_mut() {

@@ -267,10 +267,18 @@ impl VideoEncoderImpl for LimitNetEnc {
             let input = frame.input_buffer().ok_or(gst::FlowError::Error)?;
             let vframe =
                 gst_video::VideoFrameRef::from_buffer_ref_readable(input, info).map_err(|_| {
+                    // Mapping fails mostly on a buffer shorter than the caps' frame size.
                     gst::element_imp_error!(
                         self,
-                        gst::CoreError::Failed,
-                        ["Failed to map input buffer"]
+                        gst::StreamError::Format,
+                        [
+                            "Input buffer of {} bytes is not a frame of the caps: a {}x{} {} frame needs {} bytes",
+                            input.size(),
+                            info.width(),
+                            info.height(),
+                            info.format().to_str(),
+                            info.size()
+                        ]
                     );
                     gst::FlowError::Error
                 })?;

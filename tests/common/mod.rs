@@ -1,9 +1,32 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::sync::Once;
 
 use gst::prelude::*;
 use gst_video::prelude::*;
+
+/// GStreamer and this crate's elements, once per test binary.
+pub fn init() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        gst::init().unwrap();
+        gstlimitnet::plugin_register_static().unwrap();
+    });
+}
+
+/// Id of the embedded model bundle (what the stream caps carry).
+pub fn model_id() -> String {
+    gstlimitnet::ModelBundle::embedded().unwrap().id.clone()
+}
+
+/// Caps of a 10 fps LimitNet stream of the embedded model.
+pub fn stream_caps(w: u32, h: u32) -> String {
+    format!(
+        "image/x-limitnet,width={w},height={h},framerate=10/1,model-id={}",
+        model_id()
+    )
+}
 
 pub fn data_path(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -75,6 +98,14 @@ pub fn rgb_of(b: &gst::Buffer, caps: &gst::CapsRef) -> Vec<u8> {
 /// Runs a pipeline to EOS; returns what reached `appsink name=sink` (if any), or the error
 /// message posted on the bus.
 pub fn run_pipeline(description: &str) -> Result<Vec<gst::Sample>, String> {
+    run_pipeline_with(description, |_| {})
+}
+
+/// [`run_pipeline`], with `feed` called once the pipeline is playing (to push into an appsrc).
+pub fn run_pipeline_with(
+    description: &str,
+    feed: impl FnOnce(&gst::Pipeline),
+) -> Result<Vec<gst::Sample>, String> {
     let pipeline = gst::parse::launch(description)
         .unwrap()
         .downcast::<gst::Pipeline>()
@@ -84,6 +115,7 @@ pub fn run_pipeline(description: &str) -> Result<Vec<gst::Sample>, String> {
         .and_then(|s| s.downcast::<gst_app::AppSink>().ok());
     let bus = pipeline.bus().unwrap();
     let _ = pipeline.set_state(gst::State::Playing);
+    feed(&pipeline);
     let mut samples = Vec::new();
     let result = loop {
         if let Some(sink) = &sink {
@@ -108,4 +140,33 @@ pub fn run_pipeline(description: &str) -> Result<Vec<gst::Sample>, String> {
     }
     pipeline.set_state(gst::State::Null).unwrap();
     result.map(|_| samples)
+}
+
+/// Collects the warnings and errors an element (or bin) posts, for elements outside a pipeline
+/// (gst_check::Harness posts nowhere by default).
+pub struct Messages(gst::Bus);
+
+impl Messages {
+    pub fn watch(element: &gst::Element) -> Self {
+        let bus = gst::Bus::new();
+        element.set_bus(Some(&bus));
+        Self(bus)
+    }
+
+    /// (warnings, errors) posted since the last call, each as "message (debug)".
+    pub fn take(&self) -> (Vec<String>, Vec<String>) {
+        let (mut warnings, mut errors) = (Vec::new(), Vec::new());
+        while let Some(msg) = self.0.pop() {
+            match msg.view() {
+                gst::MessageView::Warning(w) => {
+                    warnings.push(format!("{} ({:?})", w.error(), w.debug()))
+                }
+                gst::MessageView::Error(e) => {
+                    errors.push(format!("{} ({:?})", e.error(), e.debug()))
+                }
+                _ => {}
+            }
+        }
+        (warnings, errors)
+    }
 }
