@@ -18,6 +18,7 @@
 
 use std::sync::Arc;
 
+use crate::codec::quant::round_to_u8;
 use crate::codec::{self, DecodedFrame, FrameError, FrameStatus, SaliencyMap, StreamParams};
 use crate::model::{DecoderSession, EncoderSession, ModelBundle};
 
@@ -164,10 +165,56 @@ pub struct EncodedFrame {
 pub struct Encoder {
     bundle: Arc<ModelBundle>,
     session: EncoderSession,
+    /// The network's input: planar RGB of the padded frame. Reused, so a frame of the same
+    /// size as the last one allocates nothing but its output bytes.
     input: Vec<f32>,
-    latent: Vec<f32>,
-    saliency: Vec<f32>,
     levels: Vec<u8>,
+}
+
+/// `byte / 255` for every byte: the network's input scale, looked up instead of divided.
+static UNIT_SCALE: std::sync::LazyLock<[f32; 256]> =
+    std::sync::LazyLock::new(|| std::array::from_fn(|b| b as f32 / 255.0));
+
+/// Writes a packed frame into the three planes of `input` (`pw` x `ph` each, `pw >= w`,
+/// `ph >= h`) in 0..1, replicating the last column and row into the padding (cheaper to code
+/// than black). `BPP` is the bytes per pixel, a constant so the row loop is specialised.
+fn fill_planes<const BPP: usize>(
+    image: &ImageRef<'_>,
+    offsets: [usize; 3],
+    input: &mut [f32],
+    pw: usize,
+    ph: usize,
+) {
+    let (w, h) = (image.width as usize, image.height as usize);
+    let scale = &*UNIT_SCALE;
+    let (red, rest) = input.split_at_mut(pw * ph);
+    let (green, blue) = rest.split_at_mut(pw * ph);
+    for y in 0..h {
+        let pixels = image.data[y * image.stride..][..w * BPP].chunks_exact(BPP);
+        let rows = (
+            &mut red[y * pw..][..pw],
+            &mut green[y * pw..][..pw],
+            &mut blue[y * pw..][..pw],
+        );
+        for (((px, r), g), b) in pixels
+            .zip(rows.0.iter_mut())
+            .zip(rows.1.iter_mut())
+            .zip(rows.2.iter_mut())
+        {
+            *r = scale[usize::from(px[offsets[0]])];
+            *g = scale[usize::from(px[offsets[1]])];
+            *b = scale[usize::from(px[offsets[2]])];
+        }
+        for row in [rows.0, rows.1, rows.2] {
+            let last = row[w - 1];
+            row[w..].fill(last);
+        }
+    }
+    for plane in [red, green, blue] {
+        for y in h..ph {
+            plane.copy_within((h - 1) * pw..h * pw, y * pw);
+        }
+    }
 }
 
 impl Encoder {
@@ -178,8 +225,6 @@ impl Encoder {
             bundle,
             session,
             input: Vec::new(),
-            latent: Vec::new(),
-            saliency: Vec::new(),
             levels: Vec::new(),
         })
     }
@@ -215,34 +260,23 @@ impl Encoder {
         let params = self.stream_params(image.width, image.height);
         let (pw, ph) = params.padded_size();
         let (pw, ph) = (pw as usize, ph as usize);
-        // Planar RGB in 0..1, edges replicated into the padding (cheaper to code than black).
         self.input.resize(3 * pw * ph, 0.0);
-        let (red, rest) = self.input.split_at_mut(pw * ph);
-        let (green, blue) = rest.split_at_mut(pw * ph);
-        for y in 0..ph {
-            let row = &image.data[y.min(h - 1) * image.stride..];
-            for x in 0..pw {
-                let px = &row[x.min(w - 1) * bpp..];
-                let i = y * pw + x;
-                red[i] = f32::from(px[offsets[0]]) / 255.0;
-                green[i] = f32::from(px[offsets[1]]) / 255.0;
-                blue[i] = f32::from(px[offsets[2]]) / 255.0;
-            }
+        if bpp == 3 {
+            fill_planes::<3>(image, offsets, &mut self.input, pw, ph);
+        } else {
+            fill_planes::<4>(image, offsets, &mut self.input, pw, ph);
         }
-        self.session
-            .run(&self.input, pw, ph, &mut self.latent, &mut self.saliency)
-            .map_err(Error::Runtime)?;
         let (lh, lw) = params.latent_dims();
-        let saliency = SaliencyMap::pool(&self.saliency, lh, lw);
         let quantizer = self.bundle.tables.quantizer();
-        let plane = lh * lw;
-        self.levels.clear();
-        self.levels.extend(
-            self.latent
-                .iter()
-                .enumerate()
-                .map(|(i, &v)| quantizer.quantize(i / plane, v)),
-        );
+        let levels = &mut self.levels;
+        // Quantize and pool straight from the runtime's output tensors: no copies.
+        let saliency = self
+            .session
+            .run(&self.input, pw, ph, |latent, saliency| {
+                quantizer.quantize_latent(latent, levels);
+                SaliencyMap::pool(saliency, lh, lw)
+            })
+            .map_err(Error::Runtime)?;
         let total = self.levels.len();
         let values = codec::values_for_percentage(total, options.percentage);
         let mut data = codec::encode_frame(
@@ -423,13 +457,19 @@ impl Decoder {
         let plane = lh * 8 * pw;
         self.session
             .run(&self.latent, lh, lw, |rgb| {
+                let (red, rest) = rgb.split_at(plane);
+                let (green, blue) = rest.split_at(plane);
                 for y in 0..h {
-                    let row = &mut out[y * stride..y * stride + 3 * w];
-                    for (x, px) in row.chunks_exact_mut(3).enumerate() {
-                        let i = y * pw + x;
-                        for (c, v) in px.iter_mut().enumerate() {
-                            *v = (rgb[c * plane + i] * 255.0).round().clamp(0.0, 255.0) as u8;
-                        }
+                    let planes = (
+                        &red[y * pw..][..w],
+                        &green[y * pw..][..w],
+                        &blue[y * pw..][..w],
+                    );
+                    let row = out[y * stride..][..3 * w].chunks_exact_mut(3);
+                    for (((px, &r), &g), &b) in row.zip(planes.0).zip(planes.1).zip(planes.2) {
+                        px[0] = round_to_u8(r * 255.0, 255.0);
+                        px[1] = round_to_u8(g * 255.0, 255.0);
+                        px[2] = round_to_u8(b * 255.0, 255.0);
                     }
                 }
             })

@@ -73,7 +73,7 @@ pub fn threads_property(network: &str, default: u32) -> glib::ParamSpec {
     glib::ParamSpecUInt::builder("threads")
         .nick("Threads")
         .blurb(&format!(
-            "ONNX Runtime intra-op threads for the {network} network (0 = one per core)"
+            "ONNX Runtime intra-op threads for the {network} network: 1 = in the streaming thread only, N = with N - 1 pool threads, 0 = ONNX Runtime's default (one per physical core); taken at start"
         ))
         .maximum(256)
         .default_value(default)

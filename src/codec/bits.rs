@@ -24,20 +24,25 @@ impl BitWriter {
         if len == 0 {
             return;
         }
+        // At most 31 pending bits + 32 new ones: they fit the 64-bit accumulator, and whole
+        // 32-bit words leave it at once (one append per ~4 bytes instead of one per byte).
         self.acc = (self.acc << len) | u64::from(value & (u32::MAX >> (32 - len)));
         self.nbits += len;
-        while self.nbits >= 8 {
-            self.nbits -= 8;
-            self.bytes.push((self.acc >> self.nbits) as u8);
+        if self.nbits >= 32 {
+            self.nbits -= 32;
+            let word = (self.acc >> self.nbits) as u32;
+            self.bytes.extend_from_slice(&word.to_be_bytes());
         }
     }
 
     /// Pads the last byte with 1 bits (docs/bitstream.md: padding never completes a code the
     /// decoder is asked to read, because the value count stops it first) and returns the bytes.
     pub fn finish(mut self) -> Vec<u8> {
-        if self.nbits > 0 {
-            let pad = 8 - self.nbits;
-            self.write((1 << pad) - 1, pad);
+        let pad = (8 - self.nbits % 8) % 8;
+        self.write((1 << pad) - 1, pad);
+        while self.nbits >= 8 {
+            self.nbits -= 8;
+            self.bytes.push((self.acc >> self.nbits) as u8);
         }
         self.bytes
     }
@@ -99,5 +104,29 @@ mod tests {
         assert_eq!(r.read(1), Some(0));
         assert_eq!(r.read(2), Some(0b11));
         assert_eq!(r.read(1), None);
+    }
+
+    #[test]
+    fn words_and_bytes_agree_with_bit_by_bit() {
+        // Lengths 0..=32 in a pattern that crosses every word boundary offset.
+        let mut w = BitWriter::with_buffer(vec![0xAB]);
+        let mut expected_bits = Vec::new();
+        let mut state = 0x2545_f491_u32;
+        for i in 0..500u32 {
+            let len = (i * 7 + i / 3) % 33;
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            w.write(state, len);
+            expected_bits.extend((0..len).rev().map(|b| (state >> b) & 1));
+        }
+        let bytes = w.finish();
+        assert_eq!(bytes[0], 0xAB, "existing buffer content kept");
+        assert_eq!(bytes.len(), 1 + expected_bits.len().div_ceil(8));
+        let mut r = BitReader::new(&bytes[1..]);
+        for (i, &bit) in expected_bits.iter().enumerate() {
+            assert_eq!(r.read_bit(), Some(bit), "bit {i}");
+        }
+        while r.bits_left() > 0 {
+            assert_eq!(r.read_bit(), Some(1), "padding is 1 bits");
+        }
     }
 }

@@ -1,42 +1,76 @@
 //! The priority order of latent values: the one function both encoder and decoder call.
 
-use super::saliency::{MAX as SALIENCY_MAX, SaliencyMap};
+use super::saliency::{GRID, MAX as SALIENCY_MAX, SaliencyMap};
 
 /// Integer priority of the value at channel `c` of `channels` in a cell of saliency `s` (0..=31).
 ///
 /// The paper's priority is `sal + (C - c) / 5` with `sal` in 0..1; with `sal = s / 31` and both
 /// sides scaled by 155 this is `5 s + 31 (C - c)`, exact in integers on every machine.
 #[inline]
-pub fn priority(s: u8, c: usize, channels: usize) -> u32 {
-    5 * u32::from(s) + 31 * (channels - c) as u32
+pub const fn priority(s: u8, c: usize, channels: usize) -> u32 {
+    5 * s as u32 + 31 * (channels - c) as u32
+}
+
+/// First index of each of the 8 saliency cells along a side of `n` latent positions (and `n`
+/// at the end): position `i` lies in cell `g` for `bounds[g] <= i < bounds[g + 1]`, the same as
+/// [`super::saliency::cell_of`] without a division per position.
+fn cell_bounds(n: usize) -> [usize; GRID + 1] {
+    let mut bounds = [n; GRID + 1];
+    for (g, b) in bounds.iter_mut().enumerate().take(GRID) {
+        // Smallest i with i * GRID / n >= g.
+        *b = (g * n).div_ceil(GRID);
+    }
+    bounds
 }
 
 /// Latent indices (`c * h * w + y * w + x`) in the order they are sent: highest priority first,
-/// ties by lower index (channel, then row, then column). A counting sort, so O(C h w).
+/// ties by lower index (channel, then row, then column).
+///
+/// Every channel has the same positions per saliency value, so the positions are grouped by
+/// saliency once (ascending within a group), the (channel, saliency) pairs are sorted by
+/// priority, then channel, and each pair appends its group offset by its channel's plane:
+/// O(C h w) sequential writes.
 pub fn priority_order(saliency: &SaliencyMap, channels: usize, h: usize, w: usize) -> Vec<u32> {
-    let top = priority(SALIENCY_MAX, 0, channels) as usize;
-    let mut bucket_len = vec![0u32; top + 1];
-    let mut prio = Vec::with_capacity(channels * h * w);
-    for c in 0..channels {
-        for y in 0..h {
-            for x in 0..w {
-                let p = priority(saliency.at(y, h, x, w), c, channels);
-                bucket_len[p as usize] += 1;
-                prio.push(p);
+    let plane = h * w;
+    let (rows, cols) = (cell_bounds(h), cell_bounds(w));
+    // Counting sort of the positions by saliency value.
+    let mut group_start = [0usize; SALIENCY_MAX as usize + 2];
+    for gy in 0..GRID {
+        for gx in 0..GRID {
+            let area = (rows[gy + 1] - rows[gy]) * (cols[gx + 1] - cols[gx]);
+            group_start[usize::from(saliency.0[gy * GRID + gx]) + 1] += area;
+        }
+    }
+    for s in 1..group_start.len() {
+        group_start[s] += group_start[s - 1];
+    }
+    let mut next = group_start;
+    let mut grouped = vec![0u32; plane];
+    for gy in 0..GRID {
+        for y in rows[gy]..rows[gy + 1] {
+            for gx in 0..GRID {
+                let slot = &mut next[usize::from(saliency.0[gy * GRID + gx])];
+                for x in cols[gx]..cols[gx + 1] {
+                    grouped[*slot] = (y * w + x) as u32;
+                    *slot += 1;
+                }
             }
         }
     }
-    // Start offset of each bucket, highest priority first.
-    let mut start = vec![0u32; top + 1];
-    let mut offset = 0u32;
-    for p in (0..=top).rev() {
-        start[p] = offset;
-        offset += bucket_len[p];
-    }
-    let mut order = vec![0u32; prio.len()];
-    for (index, &p) in prio.iter().enumerate() {
-        order[start[p as usize] as usize] = index as u32;
-        start[p as usize] += 1;
+    // (channel, saliency) pairs with positions, highest priority first, then lower channel.
+    let mut pairs: Vec<(u32, usize, usize)> = (0..channels)
+        .flat_map(|c| (0..=SALIENCY_MAX).map(move |s| (priority(s, c, channels), c, s as usize)))
+        .filter(|&(_, _, s)| group_start[s + 1] > group_start[s])
+        .collect();
+    pairs.sort_unstable_by_key(|&(p, c, _)| (std::cmp::Reverse(p), c));
+    let mut order = Vec::with_capacity(channels * plane);
+    for (_, c, s) in pairs {
+        let base = (c * plane) as u32;
+        order.extend(
+            grouped[group_start[s]..group_start[s + 1]]
+                .iter()
+                .map(|&i| base + i),
+        );
     }
     order
 }
@@ -68,14 +102,24 @@ mod tests {
         for (i, c) in map.0.iter_mut().enumerate() {
             *c = ((i * 7) % 32) as u8;
         }
-        let (ch, h, w) = (12, 5, 9);
-        let order = priority_order(&map, ch, h, w);
-        let mut reference: Vec<u32> = (0..(ch * h * w) as u32).collect();
-        reference.sort_by_key(|&i| {
-            let i = i as usize;
-            let (c, y, x) = (i / (h * w), (i / w) % h, i % w);
-            (std::cmp::Reverse(priority(map.at(y, h, x, w), c, ch)), i)
-        });
-        assert_eq!(order, reference);
+        // Sides smaller than, equal to and not multiples of the 8-cell grid; 65 channels take
+        // the heap buffer.
+        for (ch, h, w) in [
+            (12, 5, 9),
+            (12, 28, 28),
+            (3, 1, 1),
+            (1, 7, 8),
+            (65, 9, 3),
+            (12, 60, 80),
+        ] {
+            let order = priority_order(&map, ch, h, w);
+            let mut reference: Vec<u32> = (0..(ch * h * w) as u32).collect();
+            reference.sort_by_key(|&i| {
+                let i = i as usize;
+                let (c, y, x) = (i / (h * w), (i / w) % h, i % w);
+                (std::cmp::Reverse(priority(map.at(y, h, x, w), c, ch)), i)
+            });
+            assert_eq!(order, reference, "{ch}x{h}x{w}");
+        }
     }
 }

@@ -1,8 +1,9 @@
 //! ONNX Runtime sessions for the encoder and decoder graphs of a bundle.
 
-use ort::session::Session;
+use ort::memory::Allocator;
 use ort::session::builder::GraphOptimizationLevel;
-use ort::value::TensorRef;
+use ort::session::{HasSelectedOutputs, OutputSelector, RunOptions, Session, SessionOutputs};
+use ort::value::{Tensor, TensorRef};
 
 use super::bundle::ModelBundle;
 use super::runtime::runtime;
@@ -48,10 +49,56 @@ fn build_session(
     Ok(session)
 }
 
+/// Output tensors allocated once per input shape and reused by every run of that shape, so a
+/// run allocates no output memory.
+struct ReusedOutputs {
+    /// Input shape these outputs belong to.
+    input_shape: [usize; 4],
+    options: RunOptions<HasSelectedOutputs>,
+}
+
+impl ReusedOutputs {
+    /// Runs `session` on `input` (shape `input_shape`) into the reused outputs. The first run of
+    /// a shape also runs once plainly, to learn the output shapes the graph gives for it.
+    fn run<'s>(
+        reused: &'s mut Option<Self>,
+        session: &'s mut Session,
+        input: &[f32],
+        input_shape: [usize; 4],
+        what: &str,
+    ) -> Result<SessionOutputs<'s>, String> {
+        let err = |e: ort::Error| format!("{what}: {e}");
+        let view = || TensorRef::from_array_view((input_shape, input)).map_err(err);
+        if reused.as_ref().is_none_or(|r| r.input_shape != input_shape) {
+            let mut selector = OutputSelector::default();
+            let outputs = session.run(ort::inputs![view()?]).map_err(err)?;
+            for (name, value) in outputs.iter() {
+                let shape: Vec<usize> = value
+                    .shape()
+                    .iter()
+                    .map(|&d| usize::try_from(d).unwrap_or(0))
+                    .collect();
+                let tensor = Tensor::<f32>::new(&Allocator::default(), shape).map_err(err)?;
+                selector = selector.preallocate(name, tensor);
+            }
+            drop(outputs);
+            *reused = Some(Self {
+                input_shape,
+                options: RunOptions::new().map_err(err)?.with_outputs(selector),
+            });
+        }
+        let options = &reused.as_ref().expect("set above").options;
+        session
+            .run_with_options(ort::inputs![view()?], options)
+            .map_err(err)
+    }
+}
+
 /// Image -> (latent, saliency) in one call.
 pub struct EncoderSession {
     session: Session,
     channels: usize,
+    outputs: Option<ReusedOutputs>,
 }
 
 impl EncoderSession {
@@ -66,25 +113,27 @@ impl EncoderSession {
         Ok(Self {
             session,
             channels: bundle.tables.channels(),
+            outputs: None,
         })
     }
 
-    /// `image`: planar RGB in 0..1, `3 x height x width`, both multiples of 8.
-    /// Writes the latent (`C x h/8 x w/8`) and the saliency map (`h/8 x w/8`).
-    pub fn run(
+    /// `image`: planar RGB in 0..1, `3 x height x width`, both multiples of 8. Calls `consume`
+    /// with the latent (`C x h/8 x w/8`) and the saliency map (`h/8 x w/8`), read in place from
+    /// the runtime's output tensors.
+    pub fn run<R>(
         &mut self,
         image: &[f32],
         width: usize,
         height: usize,
-        latent: &mut Vec<f32>,
-        saliency: &mut Vec<f32>,
-    ) -> Result<(), String> {
-        let input = TensorRef::from_array_view(([1usize, 3, height, width], image))
-            .map_err(|e| e.to_string())?;
-        let outputs = self
-            .session
-            .run(ort::inputs!["image" => input])
-            .map_err(|e| format!("encoder: {e}"))?;
+        consume: impl FnOnce(&[f32], &[f32]) -> R,
+    ) -> Result<R, String> {
+        let outputs = ReusedOutputs::run(
+            &mut self.outputs,
+            &mut self.session,
+            image,
+            [1, 3, height, width],
+            "encoder",
+        )?;
         let (lh, lw) = (height / 8, width / 8);
         let (_, lat) = outputs["latent"]
             .try_extract_tensor::<f32>()
@@ -101,11 +150,7 @@ impl EncoderSession {
                 lh * lw
             ));
         }
-        latent.clear();
-        latent.extend_from_slice(lat);
-        saliency.clear();
-        saliency.extend_from_slice(sal);
-        Ok(())
+        Ok(consume(lat, sal))
     }
 }
 
@@ -113,6 +158,7 @@ impl EncoderSession {
 pub struct DecoderSession {
     session: Session,
     channels: usize,
+    outputs: Option<ReusedOutputs>,
 }
 
 impl DecoderSession {
@@ -127,10 +173,12 @@ impl DecoderSession {
         Ok(Self {
             session,
             channels: bundle.tables.channels(),
+            outputs: None,
         })
     }
 
-    /// `latent`: `C x lh x lw`. Calls `consume` with planar RGB in 0..1, `3 x 8lh x 8lw`.
+    /// `latent`: `C x lh x lw`. Calls `consume` with planar RGB in 0..1, `3 x 8lh x 8lw`, read in
+    /// place from the runtime's output tensor.
     pub fn run<R>(
         &mut self,
         latent: &[f32],
@@ -138,12 +186,13 @@ impl DecoderSession {
         lw: usize,
         consume: impl FnOnce(&[f32]) -> R,
     ) -> Result<R, String> {
-        let input = TensorRef::from_array_view(([1usize, self.channels, lh, lw], latent))
-            .map_err(|e| e.to_string())?;
-        let outputs = self
-            .session
-            .run(ort::inputs!["latent" => input])
-            .map_err(|e| format!("decoder: {e}"))?;
+        let outputs = ReusedOutputs::run(
+            &mut self.outputs,
+            &mut self.session,
+            latent,
+            [1, self.channels, lh, lw],
+            "decoder",
+        )?;
         let (_, image) = outputs["image"]
             .try_extract_tensor::<f32>()
             .map_err(|e| format!("decoder image: {e}"))?;
