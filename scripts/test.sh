@@ -9,6 +9,8 @@ export PATH="$HOME/.cargo/bin:$PATH"
 cargo build --release
 cargo test --all-targets
 cargo test --doc
+# A short coverage-guided fuzzing run of every byte parser from its seeds (README "Fuzzing").
+./scripts/fuzz.sh 10
 # The plugin as gst-inspect sees it, from the built library.
 GST_PLUGIN_PATH="$PWD/target/release" gst-inspect-1.0 limitnet >/dev/null
 GST_PLUGIN_PATH="$PWD/target/release" gst-inspect-1.0 limitnetdec | grep -q "percentage"

@@ -78,9 +78,22 @@ impl CodecTables {
                 HuffmanCode::from_lengths(l)
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let quantizer = Quantizer::new(&j.latent_min, &j.latent_max, j.levels);
+        // A range too wide for f32 (hi - lo overflows: NaN and infinite latent values) or so
+        // narrow that the step underflows to 0 (every level the same value) is unusable.
+        let top = (j.levels - 1) as u8;
+        for (c, (lo, hi)) in j.latent_min.iter().zip(&j.latent_max).enumerate() {
+            let (bottom, top) = (quantizer.dequantize(c, 0), quantizer.dequantize(c, top));
+            if !(top.is_finite() && bottom.is_finite() && top > bottom) {
+                return bad(format!(
+                    "quantization range [{lo}, {hi}] has no {} distinct finite levels in f32",
+                    j.levels
+                ));
+            }
+        }
         Ok(Self {
             channels: j.channels,
-            quantizer: Quantizer::new(&j.latent_min, &j.latent_max, j.levels),
+            quantizer,
             codes,
         })
     }
@@ -95,5 +108,41 @@ impl CodecTables {
 
     pub fn code(&self, channel: usize) -> &HuffmanCode {
         &self.codes[channel]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EMBEDDED: &[u8] = include_bytes!("../../models/limitnet-paper/codec.json");
+
+    fn with_range(channel: usize, lo: f64, hi: f64) -> Vec<u8> {
+        let mut j: serde_json::Value = serde_json::from_slice(EMBEDDED).unwrap();
+        j["latent_min"][channel] = lo.into();
+        j["latent_max"][channel] = hi.into();
+        serde_json::to_vec(&j).unwrap()
+    }
+
+    #[test]
+    fn embedded_tables_are_valid() {
+        let t = CodecTables::from_json(EMBEDDED).unwrap();
+        assert_eq!(t.channels(), 12);
+    }
+
+    /// A range whose width overflows f32 gave an infinite step, so level 0 dequantized to NaN
+    /// (0 * inf) and the others to infinity; the `tables` fuzz target checks every level of
+    /// accepted tables is finite (fuzz/seeds/tables/range-overflow).
+    #[test]
+    fn rejects_ranges_without_finite_levels() {
+        for (lo, hi) in [(-3e38, 3e38), (-1e38, 3e38), (0.0, 1e-45)] {
+            let err = CodecTables::from_json(&with_range(3, lo, hi)).unwrap_err();
+            assert!(
+                err.to_string().contains("quantization range"),
+                "[{lo}, {hi}]: {err}"
+            );
+        }
+        let t = CodecTables::from_json(&with_range(3, -1e30, 1e30)).unwrap();
+        assert!((0..64).all(|q| t.quantizer().dequantize(3, q).is_finite()));
     }
 }

@@ -72,7 +72,10 @@ impl ModelBundle {
         }
     }
 
-    fn from_parts(
+    /// Validates and identifies a bundle from its three files' bytes, without creating any
+    /// ONNX Runtime session (the graphs are only hashed here). [`Self::from_dir`] and the
+    /// embedded bundle go through this; fuzz/fuzz_targets/bundle.rs fuzzes it.
+    pub fn from_parts(
         name: String,
         encoder_onnx: Cow<'static, [u8]>,
         decoder_onnx: Cow<'static, [u8]>,

@@ -1,0 +1,96 @@
+//! A model bundle's codec tables: `CodecTables::from_json` (codec.json) and
+//! `HuffmanCode::from_lengths` with decoding.
+//!
+//! Input: `mode | rest`. Even mode: `rest` is a codec.json. Odd mode: `rest` is
+//! `n - 1 | n code lengths | bits to decode`. Accepted tables must give finite, ordered latent values
+//! for every level and codes that decode what they encode; a code is accepted exactly when its
+//! lengths are in 1..=15 and satisfy Kraft's inequality.
+
+#![no_main]
+
+use gstlimitnet::codec::CodecTables;
+use gstlimitnet::codec::bits::{BitReader, BitWriter};
+use gstlimitnet::codec::huffman::{HuffmanCode, MAX_CODE_LENGTH};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|input: &[u8]| {
+    let Some((&mode, rest)) = input.split_first() else {
+        return;
+    };
+    if mode & 1 == 0 {
+        check_json(rest);
+    } else if let Some((&n, rest)) = rest.split_first() {
+        let n = (usize::from(n) + 1).min(rest.len());
+        check_lengths(&rest[..n], &rest[n..]);
+    }
+});
+
+fn check_json(json: &[u8]) {
+    let Ok(tables) = CodecTables::from_json(json) else {
+        return;
+    };
+    for c in 0..tables.channels() {
+        let mut previous = f32::NEG_INFINITY;
+        for q in 0..64 {
+            let v = tables.quantizer().dequantize(c, q);
+            assert!(v.is_finite(), "channel {c} level {q} dequantizes to {v}");
+            assert!(v >= previous, "channel {c}: level {q} below the one before");
+            previous = v;
+        }
+        let code = tables.code(c);
+        assert_eq!(code.symbols(), 64);
+        check_code(code, &[]);
+    }
+}
+
+fn check_lengths(lengths: &[u8], bits: &[u8]) {
+    let valid = !lengths.is_empty()
+        && lengths.iter().all(|&l| (1..=MAX_CODE_LENGTH).contains(&l))
+        && lengths
+            .iter()
+            .map(|&l| 0.5f64.powi(i32::from(l)))
+            .sum::<f64>()
+            <= 1.0;
+    match HuffmanCode::from_lengths(lengths) {
+        Ok(code) => {
+            assert!(valid, "accepted lengths {lengths:?}");
+            assert_eq!(code.symbols(), lengths.len());
+            for (s, &l) in lengths.iter().enumerate() {
+                assert_eq!(code.code(s as u8).1, l, "symbol {s} length");
+            }
+            check_code(&code, bits);
+        }
+        Err(_) => assert!(!valid, "rejected lengths {lengths:?}"),
+    }
+}
+
+/// Every symbol round-trips; arbitrary `bits` decode to symbols whose codes are exactly the bits
+/// consumed, until the input ends or matches no code.
+fn check_code(code: &HuffmanCode, bits: &[u8]) {
+    let mut w = BitWriter::default();
+    for s in 0..code.symbols() {
+        let (value, len) = code.code(s as u8);
+        assert!(
+            value < 1 << len,
+            "symbol {s}: code {value:#x} longer than {len}"
+        );
+        w.write(value, u32::from(len));
+    }
+    let written = w.finish();
+    let mut r = BitReader::new(&written);
+    for s in 0..code.symbols() {
+        assert_eq!(code.decode(&mut r), Some(s as u8));
+    }
+
+    let mut r = BitReader::new(bits);
+    loop {
+        let mut before = r.clone();
+        let start = r.position();
+        let Some(s) = code.decode(&mut r) else {
+            break;
+        };
+        let (value, len) = code.code(s);
+        assert_eq!(r.position() - start, usize::from(len));
+        assert_eq!(before.read(u32::from(len)), Some(value));
+    }
+}
