@@ -219,8 +219,13 @@ fn parse_args(args: &[String]) -> Res<Args> {
     Ok(a)
 }
 
+/// GStreamer with the LimitNet elements: those of a plugin on `GST_PLUGIN_PATH` when there is
+/// one (to time an installed or older build), else this build's, registered in-process.
 fn init() -> Res<()> {
     gst::init().map_err(|e| e.to_string())?;
+    if gst::ElementFactory::find("limitnetenc").is_some() {
+        return Ok(());
+    }
     gstlimitnet::plugin_register_static().map_err(|e| e.to_string())
 }
 

@@ -165,28 +165,26 @@ pub struct EncodedFrame {
 pub struct Encoder {
     bundle: Arc<ModelBundle>,
     session: EncoderSession,
-    /// The network's input: planar RGB of the padded frame. Reused, so a frame of the same
+    /// The network's input: planar RGB of the padded frame (see
+    /// [`EncoderSession::input_table`]). Reused, so a frame of the same
     /// size as the last one allocates nothing but its output bytes.
     input: Vec<f32>,
     levels: Vec<u8>,
 }
 
-/// `byte / 255` for every byte: the network's input scale, looked up instead of divided.
-static UNIT_SCALE: std::sync::LazyLock<[f32; 256]> =
-    std::sync::LazyLock::new(|| std::array::from_fn(|b| b as f32 / 255.0));
-
 /// Writes a packed frame into the three planes of `input` (`pw` x `ph` each, `pw >= w`,
-/// `ph >= h`) in 0..1, replicating the last column and row into the padding (cheaper to code
-/// than black). `BPP` is the bytes per pixel, a constant so the row loop is specialised.
+/// `ph >= h`), each byte mapped through its channel's `table` (the network's input value per
+/// byte), replicating the last column and row into the padding (cheaper to code than black).
+/// `BPP` is the bytes per pixel, a constant so the row loop is specialised.
 fn fill_planes<const BPP: usize>(
     image: &ImageRef<'_>,
     offsets: [usize; 3],
+    table: &[[f32; 256]; 3],
     input: &mut [f32],
     pw: usize,
     ph: usize,
 ) {
     let (w, h) = (image.width as usize, image.height as usize);
-    let scale = &*UNIT_SCALE;
     let (red, rest) = input.split_at_mut(pw * ph);
     let (green, blue) = rest.split_at_mut(pw * ph);
     for y in 0..h {
@@ -201,9 +199,9 @@ fn fill_planes<const BPP: usize>(
             .zip(rows.1.iter_mut())
             .zip(rows.2.iter_mut())
         {
-            *r = scale[usize::from(px[offsets[0]])];
-            *g = scale[usize::from(px[offsets[1]])];
-            *b = scale[usize::from(px[offsets[2]])];
+            *r = table[0][usize::from(px[offsets[0]])];
+            *g = table[1][usize::from(px[offsets[1]])];
+            *b = table[2][usize::from(px[offsets[2]])];
         }
         for row in [rows.0, rows.1, rows.2] {
             let last = row[w - 1];
@@ -261,10 +259,11 @@ impl Encoder {
         let (pw, ph) = params.padded_size();
         let (pw, ph) = (pw as usize, ph as usize);
         self.input.resize(3 * pw * ph, 0.0);
+        let table = self.session.input_table();
         if bpp == 3 {
-            fill_planes::<3>(image, offsets, &mut self.input, pw, ph);
+            fill_planes::<3>(image, offsets, table, &mut self.input, pw, ph);
         } else {
-            fill_planes::<4>(image, offsets, &mut self.input, pw, ph);
+            fill_planes::<4>(image, offsets, table, &mut self.input, pw, ph);
         }
         let (lh, lw) = params.latent_dims();
         let quantizer = self.bundle.tables.quantizer();

@@ -7,7 +7,7 @@
 
 use super::FrameError;
 use super::bits::{BitReader, BitWriter};
-use super::order::priority_order;
+use super::order::{ChannelOf, priority_order};
 use super::saliency::{self, SaliencyMap};
 use super::tables::{CodecTables, DOWNSAMPLE};
 
@@ -97,10 +97,11 @@ pub fn encode_frame(
     write_leb128(&mut out, count as u64);
     let mut bits = BitWriter::with_buffer(out);
     saliency.write(&mut bits);
-    let plane = h * w;
+    let channel_of = ChannelOf::new(h * w);
     for &index in &priority_order(saliency, channels, h, w)[..count] {
-        let index = index as usize;
-        let (code, len) = tables.code(index / plane).code(levels[index]);
+        let (code, len) = tables
+            .code(channel_of.of(index))
+            .code(levels[index as usize]);
         bits.write(code, u32::from(len));
     }
     bits.finish()
@@ -135,10 +136,13 @@ impl DecodedFrame {
     pub fn fill_latent(&self, tables: &CodecTables, out: &mut [f32]) {
         out.fill(0.0);
         let plane = out.len() / self.channels.max(1);
+        if plane == 0 {
+            return;
+        }
+        let channel_of = ChannelOf::new(plane);
         let q = tables.quantizer();
         for (&index, &level) in self.order.iter().zip(&self.levels) {
-            let index = index as usize;
-            out[index] = q.dequantize(index / plane, level);
+            out[index as usize] = q.dequantize(channel_of.of(index), level);
         }
     }
 }
@@ -199,11 +203,11 @@ pub fn decode_frame(
     frame.saliency = Some(saliency);
     let wanted = frame.declared.min(max_values);
     let order = priority_order(&saliency, channels, h, w);
-    let plane = h * w;
+    let channel_of = ChannelOf::new(h * w);
     frame.levels.reserve(wanted);
     frame.status = FrameStatus::Complete;
     for &index in &order[..wanted] {
-        match tables.code(index as usize / plane).decode(&mut bits) {
+        match tables.code(channel_of.of(index)).decode(&mut bits) {
             Some(level) => frame.levels.push(level),
             None => {
                 frame.status = FrameStatus::Truncated;

@@ -11,6 +11,41 @@ pub const fn priority(s: u8, c: usize, channels: usize) -> u32 {
     5 * s as u32 + 31 * (channels - c) as u32
 }
 
+/// The channel of a latent index, `index / plane`, without a hardware division per value:
+/// Lemire, Kaser and Kurz, "Faster remainder by direct computation" (2019): with
+/// `magic = ceil(2^64 / plane)`, `index / plane = (magic * index) >> 64` for every 32-bit index
+/// and plane.
+#[derive(Debug, Clone, Copy)]
+pub struct ChannelOf {
+    /// 0 for a plane of 1 (whose magic number would be 2^64).
+    magic: u64,
+}
+
+impl ChannelOf {
+    /// `plane`: values per channel, 1..=u32::MAX.
+    pub fn new(plane: usize) -> Self {
+        assert!(
+            (1..=u32::MAX as usize).contains(&plane),
+            "plane of {plane} values"
+        );
+        let magic = if plane == 1 {
+            0
+        } else {
+            u64::MAX / plane as u64 + 1
+        };
+        Self { magic }
+    }
+
+    #[inline]
+    pub fn of(self, index: u32) -> usize {
+        if self.magic == 0 {
+            index as usize
+        } else {
+            ((u128::from(self.magic) * u128::from(index)) >> 64) as usize
+        }
+    }
+}
+
 /// First index of each of the 8 saliency cells along a side of `n` latent positions (and `n`
 /// at the end): position `i` lies in cell `g` for `bounds[g] <= i < bounds[g + 1]`, the same as
 /// [`super::saliency::cell_of`] without a division per position.
@@ -94,6 +129,20 @@ mod tests {
         let mut sorted = order.clone();
         sorted.sort_unstable();
         assert!(sorted.iter().enumerate().all(|(i, &v)| i as u32 == v));
+    }
+
+    #[test]
+    fn channel_of_divides_exactly() {
+        for plane in [1usize, 2, 3, 7, 784, 785, 4800, 1 << 16, 262_144, 1_000_003] {
+            let c = ChannelOf::new(plane);
+            let edges = (0..70u32).flat_map(|k| {
+                let m = (k as usize * plane) as u32;
+                [m.wrapping_sub(1), m, m.wrapping_add(1)]
+            });
+            for index in edges.chain([u32::MAX, u32::MAX - 1, 12_345_678]) {
+                assert_eq!(c.of(index), index as usize / plane, "{index} / {plane}");
+            }
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The model runtime: ONNX Runtime loading, model bundles and inference sessions.
 
 pub mod bundle;
+pub mod normalize;
 pub mod runtime;
 pub mod session;
 

@@ -6,6 +6,7 @@ use ort::session::{HasSelectedOutputs, OutputSelector, RunOptions, Session, Sess
 use ort::value::{Tensor, TensorRef};
 
 use super::bundle::ModelBundle;
+use super::normalize;
 use super::runtime::runtime;
 
 fn build_session(
@@ -99,12 +100,29 @@ pub struct EncoderSession {
     session: Session,
     channels: usize,
     outputs: Option<ReusedOutputs>,
+    /// The network input for each byte value of each channel (see [`Self::input_table`]).
+    input_table: [[f32; 256]; 3],
 }
 
 impl EncoderSession {
+    /// A session whose graph has its input normalisation folded out when it has one
+    /// ([`super::normalize`]): the same latent and saliency, bit for bit, for less work.
     pub fn new(bundle: &ModelBundle, threads: usize) -> Result<Self, String> {
+        Self::with_folding(bundle, threads, true)
+    }
+
+    /// `fold`: whether to fold the graph's input normalisation into [`Self::input_table`]
+    /// (false: the graph as it is, for comparisons).
+    pub fn with_folding(bundle: &ModelBundle, threads: usize, fold: bool) -> Result<Self, String> {
+        let folded = fold
+            .then(|| normalize::fold_input_normalization(&bundle.encoder_onnx, "image"))
+            .flatten();
+        let (onnx, input_table) = match &folded {
+            Some((graph, norm)) => (&graph[..], norm.table()),
+            None => (&bundle.encoder_onnx[..], normalize::unit_table()),
+        };
         let session = build_session(
-            &bundle.encoder_onnx,
+            onnx,
             threads,
             "encoder",
             &["image"],
@@ -114,10 +132,18 @@ impl EncoderSession {
             session,
             channels: bundle.tables.channels(),
             outputs: None,
+            input_table,
         })
     }
 
-    /// `image`: planar RGB in 0..1, `3 x height x width`, both multiples of 8. Calls `consume`
+    /// What [`Self::run`] takes for each byte value (0..=255) of the red, green and blue
+    /// channels: `byte / 255`, or with the graph's normalisation folded out, that normalised.
+    pub fn input_table(&self) -> &[[f32; 256]; 3] {
+        &self.input_table
+    }
+
+    /// `image`: planar RGB, `3 x height x width` (both multiples of 8), each byte mapped
+    /// through [`Self::input_table`]. Calls `consume`
     /// with the latent (`C x h/8 x w/8`) and the saliency map (`h/8 x w/8`), read in place from
     /// the runtime's output tensors.
     pub fn run<R>(
