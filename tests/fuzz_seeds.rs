@@ -1,5 +1,5 @@
 //! Writes the fuzzers' seed corpus (fuzz/seeds/<target>/) from real streams: frames of the photos
-//! in tests/data encoded by the embedded model, cut at several points, a .lnet file written by
+//! in tests/data encoded by the limitnet-paper model, cut at several points, a .lnet file written by
 //! limitnetmux, and the bundle's codec.json. Each seed starts with the selector bytes its target
 //! reads first (see the doc comment of each fuzz/fuzz_targets/*.rs).
 //!
@@ -8,6 +8,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use gstlimitnet::codec::StreamParams;
 use gstlimitnet::{EncodeOptions, Encoder, ImageRef, ModelBundle, PixelLayout};
@@ -91,16 +92,17 @@ fn frame_seeds(encoder: &mut Encoder) -> Vec<u8> {
 }
 
 /// `container` target seeds: `chunk selector | file`, a real .lnet file and cuts of it.
-fn container_seeds() {
+fn container_seeds(models: &Path) {
     gst::init().unwrap();
     gstlimitnet::plugin_register_static().unwrap();
     let dir = seed_dir("container");
     let tmp = std::env::temp_dir().join(format!("limitnet-fuzz-seeds-{}.lnet", std::process::id()));
     common::run_pipeline(&format!(
         "multifilesrc location={} loop=true num-buffers=3 caps=image/png,framerate=10/1 ! pngdec ! \
-         videoconvert ! videoscale ! video/x-raw,width=64,height=48 ! limitnetenc percentage=40 ! \
-         limitnetmux ! filesink location={}",
+         videoconvert ! videoscale ! video/x-raw,width=64,height=48 ! \
+         limitnetenc percentage=40 model={} ! limitnetmux ! filesink location={}",
         common::data_path("coffee-224.png").display(),
+        models.display(),
         tmp.display()
     ))
     .unwrap();
@@ -173,14 +175,13 @@ fn bundle_seeds(codec_json: &[u8]) {
 #[test]
 #[ignore = "writes fuzz/seeds; run by hand when the formats change"]
 fn write_fuzz_seeds() {
-    let bundle = ModelBundle::embedded().unwrap();
-    let codec_json = std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("models/limitnet-paper/codec.json"),
-    )
-    .unwrap();
-    let mut encoder = Encoder::new(bundle, 1).unwrap();
+    // The bundle whose codec.json the frame target decodes with, whatever the default is.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/limitnet-paper");
+    let bundle = ModelBundle::from_dir(&dir).unwrap();
+    let codec_json = std::fs::read(dir.join("codec.json")).unwrap();
+    let mut encoder = Encoder::new(Arc::new(bundle), 1).unwrap();
     let payload = frame_seeds(&mut encoder);
-    container_seeds();
+    container_seeds(&dir);
     tables_seeds(&codec_json, &payload);
     bundle_seeds(&codec_json);
 }
