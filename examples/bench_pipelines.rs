@@ -4,9 +4,13 @@
 //!
 //! ```text
 //! cargo run --release --example bench_pipelines -- --video vtest.avi [--sizes 224x224,640x480]
-//!     [--runs 3] [--bundle embedded --bundle models/limitnet-fast] [--threads 1,2]
+//!     [--runs 3] [--bundle models/limitnet-fast --bundle limitnet-paper] [--threads 1,2]
 //!     [--out docs/bench-results.md] [--readme README.md] [--work out/bench]
 //! ```
+//!
+//! `--bundle`: a bundle directory, the name of a bundle compiled into the plugin, or `default`
+//! (no `model` set); default: every bundle directory under `models/`. The elements timed are
+//! this build's, or those of the plugin file in `LIMITNET_BENCH_PLUGIN` (e.g. an older build).
 //!
 //! Every measurement is a fresh child process (this program with `--child`), so each has its
 //! own peak memory (VmHWM). Shapes, with frames pushed from memory so that no file reading or
@@ -87,8 +91,8 @@ fn classical(name: &str, label: &str) -> Codec {
 }
 
 fn limitnet(bundle: &Bundle, threads: u32) -> Codec {
-    let model = match &bundle.dir {
-        Some(dir) => format!(" model=\"{}\"", dir.display()),
+    let model = match &bundle.model {
+        Some(m) => format!(" model=\"{m}\""),
         None => String::new(),
     };
     Codec {
@@ -103,27 +107,54 @@ fn limitnet(bundle: &Bundle, threads: u32) -> Codec {
 #[derive(Debug, Clone)]
 struct Bundle {
     name: String,
-    /// `None`: the embedded bundle.
-    dir: Option<PathBuf>,
+    /// The elements' `model` value; `None`: unset (the plugin's default bundle).
+    model: Option<String>,
 }
 
 impl Bundle {
+    /// `default` (the `model` property unset), a bundle directory, or any other `model` value
+    /// (the name of a bundle compiled into the plugin).
     fn parse(arg: &str) -> Res<Self> {
-        if arg == "embedded" {
+        if arg == "default" {
             return Ok(Self {
-                name: format!("{}, embedded", gstlimitnet::model::bundle::EMBEDDED_NAME),
-                dir: None,
+                name: "default".into(),
+                model: None,
             });
         }
-        let dir = std::fs::canonicalize(arg).map_err(|e| format!("bundle {arg}: {e}"))?;
+        let path = Path::new(arg);
+        if !path.is_dir() {
+            return Ok(Self {
+                name: arg.into(),
+                model: Some(arg.into()),
+            });
+        }
+        let dir = std::fs::canonicalize(path).map_err(|e| format!("bundle {arg}: {e}"))?;
         let name = dir
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| arg.into());
         Ok(Self {
             name,
-            dir: Some(dir),
+            model: Some(dir.to_string_lossy().into_owned()),
         })
+    }
+
+    /// Every bundle directory under the repository's `models/`.
+    fn all_in_models() -> Res<Vec<Self>> {
+        let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(&models)
+            .map_err(|e| format!("{}: {e}", models.display()))?
+            .filter_map(|e| Some(e.ok()?.path()))
+            .filter(|d| {
+                ["encoder.onnx", "decoder.onnx", "codec.json"]
+                    .iter()
+                    .all(|f| d.join(f).is_file())
+            })
+            .collect();
+        dirs.sort();
+        dirs.iter()
+            .map(|d| Self::parse(&d.to_string_lossy()))
+            .collect()
     }
 }
 
@@ -141,7 +172,7 @@ struct Args {
 }
 
 fn usage() -> String {
-    "usage: bench_pipelines --video FILE [--sizes WxH,...] [--runs N] [--bundle embedded|DIR]... \
+    "usage: bench_pipelines --video FILE [--sizes WxH,...] [--runs N] [--bundle default|DIR|NAME]... \
      [--threads 1,2] [--out FILE.md] [--readme README.md] [--work DIR] [--min-seconds S] [--max-seconds S] \
      [--max-frames N] [--note TEXT]"
         .into()
@@ -210,23 +241,44 @@ fn parse_args(args: &[String]) -> Res<Args> {
         return Err(usage());
     }
     if a.bundles.is_empty() {
-        a.bundles.push(Bundle::parse("embedded")?);
-        let fast = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/limitnet-fast");
-        if fast.join("decoder.onnx").exists() {
-            a.bundles.push(Bundle::parse(&fast.to_string_lossy())?);
-        }
+        a.bundles = Bundle::all_in_models()?;
     }
     Ok(a)
 }
 
-/// GStreamer with the LimitNet elements: those of a plugin on `GST_PLUGIN_PATH` when there is
-/// one (to time an installed or older build), else this build's, registered in-process.
+/// Environment variable naming a plugin file to time instead of this build's elements (an
+/// installed or older build).
+const PLUGIN_ENV: &str = "LIMITNET_BENCH_PLUGIN";
+
+/// GStreamer with the LimitNet elements: this build's, registered in-process, or those of the
+/// plugin file in `LIMITNET_BENCH_PLUGIN`. `GST_PLUGIN_PATH` is cleared first (in `main`) so
+/// that no other build of the plugin on it can stand in for them.
 fn init() -> Res<()> {
     gst::init().map_err(|e| e.to_string())?;
-    if gst::ElementFactory::find("limitnetenc").is_some() {
+    if let Some(file) = std::env::var_os(PLUGIN_ENV) {
+        gst::Plugin::load_file(&file)
+            .map_err(|e| format!("{PLUGIN_ENV}={}: {e}", file.to_string_lossy()))?;
         return Ok(());
     }
+    if let Some(factory) = gst::ElementFactory::find("limitnetenc") {
+        let file = factory
+            .plugin()
+            .and_then(|p| p.filename())
+            .map(|f| f.display().to_string())
+            .unwrap_or_default();
+        return Err(format!(
+            "a LimitNet plugin is installed ({file}) and would shadow this build: set {PLUGIN_ENV}={file} to time it"
+        ));
+    }
     gstlimitnet::plugin_register_static().map_err(|e| e.to_string())
+}
+
+/// Which LimitNet elements are timed, for the report.
+fn plugin_in_use() -> String {
+    match std::env::var_os(PLUGIN_ENV) {
+        Some(file) => format!("the plugin {}", file.to_string_lossy()),
+        None => "this build's elements".into(),
+    }
 }
 
 /// Runs `pipeline` to EOS (or the first error).
@@ -635,11 +687,12 @@ fn load_average() -> String {
         .unwrap_or_default()
 }
 
-/// The command line as the report shows it: files by their names, not this machine's paths.
+/// The command line as the report shows it: files given by absolute path by their names only,
+/// not this machine's paths.
 fn shown_args(raw: &[String]) -> String {
     raw.iter()
         .map(|a| match Path::new(a).file_name() {
-            Some(name) if a.contains('/') && Path::new(a).is_file() => {
+            Some(name) if a.starts_with('/') && Path::new(a).is_file() => {
                 name.to_string_lossy().into_owned()
             }
             _ if a.contains(' ') => format!("\"{a}\""),
@@ -669,21 +722,34 @@ fn replace_marked_block(path: &Path, block: &str) -> Res<()> {
 }
 
 fn fmt_ms(ms: f64) -> String {
-    if ms < 10.0 {
+    if ms.is_nan() {
+        "failed".into()
+    } else if ms < 10.0 {
         format!("{ms:.2}")
     } else {
         format!("{ms:.1}")
     }
 }
 
+/// A whole number, or "-" where the runs failed.
+fn fmt_whole(v: f64) -> String {
+    if v.is_nan() {
+        "-".into()
+    } else {
+        format!("{v:.0}")
+    }
+}
+
 fn fmt_ratio(ms: f64, base: Option<f64>) -> String {
     match base {
-        Some(b) if b > 0.0 => format!("{:.1}x", ms / b),
+        Some(b) if b > 0.0 && !ms.is_nan() => format!("{:.1}x", ms / b),
         _ => "-".into(),
     }
 }
 
 fn main() {
+    // SAFETY: no other thread exists yet. See `init` for why.
+    unsafe { std::env::remove_var("GST_PLUGIN_PATH") };
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--child") {
         if let Err(e) = child(&args[1..]) {
@@ -768,6 +834,7 @@ fn orchestrate(raw: &[String]) -> Res<()> {
         }
     }
 
+    let mut failures: Vec<String> = Vec::new();
     let mut enc: Vec<Samples> = vec![Samples::default(); cases.len()];
     let mut dec: Vec<Samples> = vec![Samples::default(); cases.len()];
     for run in 1..=args.runs {
@@ -789,20 +856,29 @@ fn orchestrate(raw: &[String]) -> Res<()> {
                     &mut dec[i],
                 ),
             ] {
-                let (frames, ms, rss) = spawn_child(role, element, caps, file, &args.stop)?;
-                eprintln!(
-                    "bench: run {run}/{} {w}x{h} {role} {} threads {}: {frames} frames, {ms:.2} ms/frame, peak {:.0} MiB",
-                    args.runs,
-                    case.codec.label,
-                    case.codec.threads,
-                    rss as f64 / 1024.0
-                );
-                samples.ms.push(ms);
-                samples.rss_kib.push(rss);
-                samples.frames.push(frames);
+                match spawn_child(role, element, caps, file, &args.stop) {
+                    Ok((frames, ms, rss)) => {
+                        eprintln!(
+                            "bench: run {run}/{} {w}x{h} {role} {} threads {}: {frames} frames, {ms:.2} ms/frame, peak {:.0} MiB",
+                            args.runs,
+                            case.codec.label,
+                            case.codec.threads,
+                            rss as f64 / 1024.0
+                        );
+                        samples.ms.push(ms);
+                        samples.rss_kib.push(rss);
+                        samples.frames.push(frames);
+                    }
+                    // One failing case (say, a bundle replaced mid-run) costs its cells only.
+                    Err(e) => {
+                        eprintln!("bench: run {run}/{} {w}x{h} {role} failed: {e}", args.runs);
+                        failures.push(format!("{w}x{h} {role} {}: {e}", case.codec.label));
+                    }
+                }
             }
         }
     }
+    failures.dedup();
 
     // The report: provenance, method, one table per size.
     let commit = shell(
@@ -810,14 +886,15 @@ fn orchestrate(raw: &[String]) -> Res<()> {
         &[
             "-C",
             env!("CARGO_MANIFEST_DIR"),
-            "rev-parse",
-            "--short",
-            "HEAD",
+            "describe",
+            "--always",
+            "--dirty=+uncommitted-changes",
         ],
     );
     let provenance = format!(
-        "Measured by `scripts/bench.sh` (`bench_pipelines {}`) at commit {} on {}; {}; load average {} before, {} after; {:.0} s in all.",
+        "Measured with `bench_pipelines {}` (what `scripts/bench.sh` runs), {} at commit {}, on {}; {}; load average {} before, {} after; {:.0} s in all.",
         shown_args(raw),
+        plugin_in_use(),
         if commit.is_empty() { "?" } else { &commit },
         machine(),
         gst::version_string(),
@@ -847,17 +924,17 @@ fn orchestrate(raw: &[String]) -> Res<()> {
         for &i in &rows {
             let (e, d) = (median(&enc[i].ms), median(&dec[i].ms));
             let rss = |s: &Samples| {
-                median(&s.rss_kib.iter().map(|&k| k as f64).collect::<Vec<_>>()) / 1024.0
+                fmt_whole(median(&s.rss_kib.iter().map(|&k| k as f64).collect::<Vec<_>>()) / 1024.0)
             };
             tables += &format!(
-                "| {} | {} | {} | {:.0} | {} | {} | {:.0} | {} | {:.0} | {:.0} / {:.0} |\n",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {} / {} |\n",
                 cases[i].codec.label,
                 cases[i].codec.threads,
                 fmt_ms(e),
-                1000.0 / e,
+                fmt_whole(1000.0 / e),
                 fmt_ratio(e, enc_base),
                 fmt_ms(d),
-                1000.0 / d,
+                fmt_whole(1000.0 / d),
                 fmt_ratio(d, dec_base),
                 cases[i].bytes_per_frame,
                 rss(&enc[i]),
@@ -868,6 +945,9 @@ fn orchestrate(raw: &[String]) -> Res<()> {
     }
     if !skipped.is_empty() {
         tables += &format!("Not measured: {}.\n\n", skipped.join(", "));
+    }
+    if !failures.is_empty() {
+        tables += &format!("Failed runs: {}.\n\n", failures.join("; "));
     }
     let method = format!(
         "Source: {SOURCE_FRAMES} frames of `{}` (every {SOURCE_STEP}th), scaled to each size, pushed from memory in a loop. \

@@ -18,9 +18,15 @@ fn build_session(
 ) -> Result<Session, String> {
     let env = &runtime()?.environment;
     let err = |e: String| format!("{what} graph: {e}");
+    // Pool threads sleep between layers instead of spin-waiting: a pipeline shares the cores
+    // with its other elements (and often other work), and there spinning threads hold cores
+    // the others need (limitnetdec threads=2 took twice the time of threads=1 on a busy
+    // 2-core machine with spinning, about the same without).
     let mut builder = Session::builder(env)
         .map_err(|e| err(e.to_string()))?
         .with_optimization_level(GraphOptimizationLevel::All)
+        .map_err(|e| err(e.to_string()))?
+        .with_intra_op_spinning(false)
         .map_err(|e| err(e.to_string()))?;
     if threads > 0 {
         builder = builder
