@@ -17,7 +17,7 @@
 //!
 //! cargo run --release --example soak -- [--frames 10000] [--size 224x224] [--instances 32]
 //!   [--concurrent 8] [--rounds 8] [--instance-frames 20] [--warmup 200] [--every 1000]
-//!   [--max-growth-mb 10] [--malloc fixed|glibc]
+//!   [--max-growth-mb 10] [--malloc fixed|glibc] [--model BUNDLE_DIR]
 //! (scripts/soak.sh runs it.)
 
 use std::sync::{Arc, Mutex};
@@ -39,6 +39,8 @@ pub struct Config {
     pub max_growth_kb: u64,
     /// Pin glibc's mmap threshold first (see the top of this file).
     pub fixed_malloc: bool,
+    /// The elements' `model` property (a bundle directory); unset: the embedded default.
+    pub model: Option<String>,
 }
 
 impl Default for Config {
@@ -55,6 +57,7 @@ impl Default for Config {
             instance_frames: 20,
             max_growth_kb: 10 * 1024,
             fixed_malloc: true,
+            model: None,
         }
     }
 }
@@ -86,6 +89,7 @@ impl Config {
                 "--rounds" => c.rounds = number()? as usize,
                 "--instance-frames" => c.instance_frames = number()?,
                 "--max-growth-mb" => c.max_growth_kb = number()? * 1024,
+                "--model" => c.model = Some(value),
                 "--malloc" => {
                     c.fixed_malloc = match value.as_str() {
                         "fixed" => true,
@@ -217,10 +221,15 @@ impl Phase {
 
 /// Moving test content (the SMPTE bars scroll 3 pixels a frame) through an encoder and a decoder.
 fn branch(c: &Config, frames: u64, sink: &str) -> String {
+    let model = c
+        .model
+        .as_ref()
+        .map(|m| format!("model=\"{m}\""))
+        .unwrap_or_default();
     format!(
         "videotestsrc pattern=smpte horizontal-speed=3 num-buffers={frames} ! \
-         video/x-raw,format=RGB,width={},height={},framerate=30/1 ! limitnetenc ! limitnetdec ! \
-         fakesink {sink} sync=false",
+         video/x-raw,format=RGB,width={},height={},framerate=30/1 ! limitnetenc {model} ! \
+         limitnetdec {model} ! fakesink {sink} sync=false",
         c.width, c.height
     )
 }
@@ -398,6 +407,13 @@ fn main() {
         }
     };
     println!("soak: {config:?}");
+    match gstlimitnet::ModelBundle::load(config.model.as_deref().map(std::path::Path::new)) {
+        Ok(bundle) => println!("model: {} ({})", bundle.name, bundle.id),
+        Err(e) => {
+            eprintln!("soak: {e}");
+            std::process::exit(2);
+        }
+    }
     match soak(&config) {
         Ok((phases, flat)) => {
             for p in &phases {
