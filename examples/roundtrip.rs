@@ -1,6 +1,6 @@
 //! Encode a PNG with LimitNet, decode it from several prefixes, print size and PSNR.
 //!
-//! cargo run --release --example roundtrip -- photo.png [out-dir]
+//! cargo run --release --example roundtrip -- photo.png [out-dir|-] [model name or dir]
 
 use std::path::{Path, PathBuf};
 
@@ -56,10 +56,14 @@ fn psnr(a: &[u8], b: &[u8]) -> f64 {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args_os().skip(1);
-    let input = PathBuf::from(args.next().ok_or("usage: roundtrip PHOTO.png [OUT_DIR]")?);
-    let out_dir = args.next().map(PathBuf::from);
+    let input = PathBuf::from(
+        args.next()
+            .ok_or("usage: roundtrip PHOTO.png [OUT_DIR|-] [MODEL: bundle name or directory]")?,
+    );
+    let out_dir = args.next().filter(|d| d != "-").map(PathBuf::from);
+    let model = args.next().map(PathBuf::from);
     let (rgb, w, h) = read_png(&input)?;
-    let bundle = ModelBundle::embedded()?;
+    let bundle = ModelBundle::load(model.as_deref())?;
     println!("model {} ({}), image {}x{}", bundle.name, bundle.id, w, h);
     let mut encoder = Encoder::new(bundle.clone(), 0)?;
     let mut decoder = Decoder::new(bundle, 0)?;

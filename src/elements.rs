@@ -59,11 +59,11 @@ pub fn max_bytes_property(blurb: &str) -> glib::ParamSpec {
         .build()
 }
 
-/// `model`: a bundle directory, unset for the embedded one.
+/// `model`: a compiled-in bundle's name or a bundle directory, unset for the default.
 pub fn model_property() -> glib::ParamSpec {
     glib::ParamSpecString::builder("model")
         .nick("Model bundle")
-        .blurb("Directory of a model bundle (encoder.onnx, decoder.onnx, codec.json); unset = the embedded default")
+        .blurb("Model bundle: the name of a compiled-in one (limitnet-fast, limitnet-paper) or a directory holding encoder.onnx, decoder.onnx and codec.json; unset = limitnet-fast. Encoder and decoder must use the same bundle")
         .mutable_ready()
         .build()
 }

@@ -1,7 +1,9 @@
 //! Model bundles: encoder and decoder ONNX graphs plus the codec tables, with a content-hash id.
 //!
 //! A bundle is a directory holding `encoder.onnx`, `decoder.onnx` and `codec.json`
-//! (docs/bitstream.md "Model bundle"). The default bundle is compiled into the plugin.
+//! (docs/bitstream.md "Model bundle"). Two bundles are compiled into the plugin:
+//! `limitnet-fast` (the default: the paper's encoder with a sub-pixel decoder) and
+//! `limitnet-paper` (the paper's architecture throughout).
 
 use std::borrow::Cow;
 use std::path::Path;
@@ -11,21 +13,39 @@ use sha2::{Digest, Sha256};
 
 use crate::codec::CodecTables;
 
-/// Name of the bundle compiled into the plugin.
-pub const EMBEDDED_NAME: &str = "limitnet-paper";
+/// The bundles compiled into the plugin, by name; the first is the default.
+macro_rules! embedded_files {
+    ($($name:literal),+) => {
+        [$((
+            $name,
+            include_bytes!(concat!("../../models/", $name, "/encoder.onnx")).as_slice(),
+            include_bytes!(concat!("../../models/", $name, "/decoder.onnx")).as_slice(),
+            include_bytes!(concat!("../../models/", $name, "/codec.json")).as_slice(),
+        )),+]
+    };
+}
 
-static EMBEDDED_ENCODER: &[u8] = include_bytes!("../../models/limitnet-paper/encoder.onnx");
-static EMBEDDED_DECODER: &[u8] = include_bytes!("../../models/limitnet-paper/decoder.onnx");
-static EMBEDDED_CODEC: &[u8] = include_bytes!("../../models/limitnet-paper/codec.json");
+type EmbeddedFiles = (&'static str, &'static [u8], &'static [u8], &'static [u8]);
 
-static EMBEDDED: LazyLock<Result<Arc<ModelBundle>, String>> = LazyLock::new(|| {
-    ModelBundle::from_parts(
-        EMBEDDED_NAME.into(),
-        Cow::Borrowed(EMBEDDED_ENCODER),
-        Cow::Borrowed(EMBEDDED_DECODER),
-        EMBEDDED_CODEC,
-    )
-    .map(Arc::new)
+static EMBEDDED_FILES: [EmbeddedFiles; 2] = embedded_files!("limitnet-fast", "limitnet-paper");
+
+/// Name of the default bundle (the one used when no `model` is set).
+pub const EMBEDDED_NAME: &str = EMBEDDED_FILES[0].0;
+
+/// Validated lazily, once per process; each entry is the bundle or why it is unusable.
+static EMBEDDED: LazyLock<Vec<Result<Arc<ModelBundle>, String>>> = LazyLock::new(|| {
+    EMBEDDED_FILES
+        .iter()
+        .map(|&(name, encoder, decoder, codec)| {
+            ModelBundle::from_parts(
+                name.into(),
+                Cow::Borrowed(encoder),
+                Cow::Borrowed(decoder),
+                codec,
+            )
+            .map(Arc::new)
+        })
+        .collect()
 });
 
 #[derive(Debug)]
@@ -40,9 +60,20 @@ pub struct ModelBundle {
 }
 
 impl ModelBundle {
-    /// The bundle compiled into the plugin.
+    /// The default bundle compiled into the plugin.
     pub fn embedded() -> Result<Arc<Self>, String> {
-        EMBEDDED.clone()
+        EMBEDDED[0].clone()
+    }
+
+    /// Names of the bundles compiled into the plugin, the default first.
+    pub fn embedded_names() -> impl Iterator<Item = &'static str> {
+        EMBEDDED_FILES.iter().map(|f| f.0)
+    }
+
+    /// The compiled-in bundle called `name`, if there is one.
+    pub fn embedded_named(name: &str) -> Option<Result<Arc<Self>, String>> {
+        let i = EMBEDDED_FILES.iter().position(|f| f.0 == name)?;
+        Some(EMBEDDED[i].clone())
     }
 
     /// Loads a bundle directory.
@@ -64,12 +95,17 @@ impl ModelBundle {
             .map_err(|e| format!("model bundle {}: {e}", dir.display()))
     }
 
-    /// Loads `path` if given, else the embedded bundle.
-    pub fn load(path: Option<&Path>) -> Result<Arc<Self>, String> {
-        match path {
-            Some(p) => Self::from_dir(p).map(Arc::new),
-            None => Self::embedded(),
+    /// Loads `model`: the name of a compiled-in bundle (`limitnet-fast`, `limitnet-paper`), else
+    /// a bundle directory (write `./limitnet-paper` for a directory of that name); `None` is the
+    /// default bundle.
+    pub fn load(model: Option<&Path>) -> Result<Arc<Self>, String> {
+        let Some(model) = model else {
+            return Self::embedded();
+        };
+        if let Some(bundle) = model.to_str().and_then(Self::embedded_named) {
+            return bundle;
         }
+        Self::from_dir(model).map(Arc::new)
     }
 
     /// Validates and identifies a bundle from its three files' bytes, without creating any
