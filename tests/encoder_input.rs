@@ -23,7 +23,9 @@ fn run(session: &mut EncoderSession, rgb: &[u8], w: usize, h: usize) -> (Vec<u32
     let input = planes(rgb, session.input_table());
     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
     session
-        .run(&input, w, h, |latent, saliency| (bits(latent), bits(saliency)))
+        .run(&input, w, h, |latent, saliency| {
+            (bits(latent), bits(saliency))
+        })
         .unwrap()
 }
 
