@@ -11,6 +11,7 @@ Usage: python -m limitnet_train.train --data data --out training/checkpoints/pap
            --minutes 25 25 15
        python -m limitnet_train.train --arch fast --init training/checkpoints/paper/final.pt \
            --out training/checkpoints/fast --minutes 0 40 40
+       ... same, --minutes 0 40 60 --reopen-phase 3   (20 more minutes of phase 3)
 Each phase runs for a wall-clock budget; rerunning the same command resumes. `--init` takes the
 encoder, saliency branch and quantization ranges of a trained checkpoint (phases with a zero
 budget are skipped), so a new decoder architecture learns the same kind of latent quickly; the
@@ -113,6 +114,8 @@ def main():
     ap.add_argument("--eval-every", type=int, default=200)
     ap.add_argument("--arch", choices=["paper", "fast"], default="paper", help="decoder architecture")
     ap.add_argument("--init", default=None, help="checkpoint to take encoder + saliency branch from")
+    ap.add_argument("--reopen-phase", type=int, default=0,
+                    help="resume a finished run at this phase (give it a larger --minutes budget)")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -138,6 +141,14 @@ def main():
         state = ck["state"]
         opt_state = ck.get("opt")
         log(fh, f"resumed {state}")
+        if args.reopen_phase and state["phase"] > args.reopen_phase:
+            # Continue the phase where its budget stopped: its seconds so far are the final
+            # checkpoint's time since the phase began, so a larger budget adds exactly the rest.
+            done = sum(args.minutes[: args.reopen_phase - 1]) * 60
+            state["phase"] = args.reopen_phase
+            state["phase_seconds"] = max(0.0, state["total_seconds"] - done)
+            opt_state = None
+            log(fh, f"reopened phase {args.reopen_phase} at {state['phase_seconds']:.0f}s")
 
     train = PhotoSet(args.data, "train")
     val = PhotoSet(args.data, "val")
