@@ -248,40 +248,9 @@ fn test_clip() -> PathBuf {
     clip
 }
 
+/// [`common::run_pipeline`], failing the test on a pipeline error.
 fn run_pipeline(description: &str) -> Vec<gst::Sample> {
-    let pipeline = gst::parse::launch(description)
-        .unwrap()
-        .downcast::<gst::Pipeline>()
-        .unwrap();
-    let sink = pipeline
-        .by_name("sink")
-        .and_then(|s| s.downcast::<gst_app::AppSink>().ok());
-    let bus = pipeline.bus().unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let mut samples = Vec::new();
-    loop {
-        if let Some(sink) = &sink {
-            while let Some(s) = sink.try_pull_sample(gst::ClockTime::from_mseconds(10)) {
-                samples.push(s);
-            }
-        }
-        if let Some(msg) = bus.timed_pop(gst::ClockTime::from_mseconds(50)) {
-            match msg.view() {
-                gst::MessageView::Eos(..) => break,
-                gst::MessageView::Error(e) => {
-                    panic!("{description}: {} ({:?})", e.error(), e.debug())
-                }
-                _ => {}
-            }
-        }
-    }
-    if let Some(sink) = &sink {
-        while let Some(s) = sink.try_pull_sample(gst::ClockTime::ZERO) {
-            samples.push(s);
-        }
-    }
-    pipeline.set_state(gst::State::Null).unwrap();
-    samples
+    common::run_pipeline(description).unwrap_or_else(|e| panic!("{description}: {e}"))
 }
 
 /// (frames, width, height) of a video file, decoded back with decodebin.
