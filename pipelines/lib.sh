@@ -21,7 +21,7 @@ default_clip() {
   local rel=usr/share/doc/opencv-doc/examples/data/vtest.avi
   local unpacked="$root/data/.pkgs/x/opencv-doc"
   if [ ! -e "/$rel" ] && [ ! -e "$unpacked/$rel" ]; then
-    if ! dpkg-query -W -f='${Status}' opencv-doc 2>/dev/null | grep -q "install ok installed"; then
+    if [ "$(dpkg-query -W -f='${Status}' opencv-doc 2>/dev/null)" != "install ok installed" ]; then
       local sudo=""
       [ "$(id -u)" = 0 ] || sudo="sudo"
       echo "pipelines: installing opencv-doc (for vtest.avi)" >&2

@@ -13,5 +13,7 @@ cargo test --doc
 ./scripts/fuzz.sh 10
 # The plugin as gst-inspect sees it, from the built library.
 GST_PLUGIN_PATH="$PWD/target/release" gst-inspect-1.0 limitnet >/dev/null
-GST_PLUGIN_PATH="$PWD/target/release" gst-inspect-1.0 limitnetdec | grep -q "percentage"
+# Capture first: `cmd | grep -q` under pipefail fails with SIGPIPE (exit 141) when grep exits early.
+dec_doc="$(GST_PLUGIN_PATH="$PWD/target/release" gst-inspect-1.0 limitnetdec)"
+grep -q "percentage" <<<"$dec_doc"
 echo "test.sh: all tests passed"
