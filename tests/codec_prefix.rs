@@ -146,7 +146,10 @@ fn frames_of_other_streams_are_rejected() {
     bad[0] = 7;
     assert_eq!(
         codec::decode_frame(tables, &params, &bad, usize::MAX).unwrap_err(),
-        codec::FrameError::UnsupportedVersion(7)
+        codec::FrameError::UnsupportedVersion {
+            found: 7,
+            expected: tables.frame_version()
+        }
     );
 }
 
@@ -189,7 +192,7 @@ proptest! {
         let params = StreamParams { width: w, height: h, model_id: bundle.id.clone() };
         let mut data = data;
         if tagged && data.len() >= 2 {
-            data[0] = codec::FRAME_VERSION;
+            data[0] = bundle.tables.frame_version();
             data[1] = params.tag();
         }
         let _ = codec::decode_frame(&bundle.tables, &params, &data, usize::MAX);

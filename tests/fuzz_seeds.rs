@@ -137,9 +137,11 @@ fn tables_seeds(codec_json: &[u8], payload: &[u8]) {
         &[&[0], &serde_json::to_vec(&json).unwrap()],
     );
     let json = real;
+    // Version 2 tables: code_lengths[channel][context][level].
     let lengths = json["code_lengths"].as_array().unwrap();
-    for c in [0, 5, lengths.len() - 1] {
-        let code: Vec<u8> = lengths[c]
+    let last = lengths.len() - 1;
+    for (c, k) in [(0, 0), (0, 3), (5, 1), (last, 2)] {
+        let code: Vec<u8> = lengths[c][k]
             .as_array()
             .unwrap()
             .iter()
@@ -149,7 +151,7 @@ fn tables_seeds(codec_json: &[u8], payload: &[u8]) {
         let bits = &payload[..payload.len().min(256)];
         write(
             &dir,
-            &format!("lengths-channel{c}"),
+            &format!("lengths-channel{c}-context{k}"),
             &[&[1], &n, &code, bits],
         );
     }

@@ -95,7 +95,7 @@ fn check_frame(frame: &DecodedFrame, tables: &CodecTables, total: usize, limit: 
         assert!(index < total, "latent index {index} of {total}");
         assert!(!seen[index], "latent index {index} decoded twice");
         seen[index] = true;
-        assert!(usize::from(level) < tables.code(index / plane).symbols());
+        assert!(usize::from(level) < tables.code(index / plane, 0).symbols());
     }
 }
 

@@ -37,9 +37,11 @@ fn check_json(json: &[u8]) {
             assert!(v >= previous, "channel {c}: level {q} below the one before");
             previous = v;
         }
-        let code = tables.code(c);
-        assert_eq!(code.symbols(), 64);
-        check_code(code, &[]);
+        for k in 0..tables.contexts() {
+            let code = tables.code(c, k);
+            assert_eq!(code.symbols(), 64);
+            check_code(code, &[]);
+        }
     }
 }
 

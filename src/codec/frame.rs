@@ -3,16 +3,31 @@
 //! `version | stream tag | value count (LEB128) | saliency map (40 bytes) | Huffman payload`
 //!
 //! Values are sent in [`priority_order`]; every byte prefix of a frame decodes to exactly the
-//! values of the full frame on the positions it covers, and the rest are zero.
+//! values of the full frame on the positions it covers, and the rest are zero. The frame
+//! version is the codec tables' version ([`CodecTables::frame_version`]).
 
 use super::FrameError;
 use super::bits::{BitReader, BitWriter};
-use super::order::{ChannelOf, priority_order};
+use super::order::{ChannelOf, LEFT_BEFORE, UP_BEFORE, neighbours_sent_before, priority_order};
 use super::saliency::{self, SaliencyMap};
 use super::tables::{CodecTables, DOWNSAMPLE};
 
-/// The frame format version this code writes and reads.
-pub const FRAME_VERSION: u8 = 1;
+/// The context of the value at latent `index` (in a plane starting at `plane_start`) from the
+/// levels by latent index of the values sent before it.
+#[inline]
+fn context_of(
+    tables: &CodecTables,
+    before: &[u8],
+    levels_by_index: &[u8],
+    index: usize,
+    plane_start: usize,
+    w: usize,
+) -> usize {
+    let flags = before[index - plane_start];
+    let left = (flags & LEFT_BEFORE != 0).then(|| levels_by_index[index - 1]);
+    let up = (flags & UP_BEFORE != 0).then(|| levels_by_index[index - w]);
+    tables.context(left, up)
+}
 
 /// Stream-level parameters (they travel in the caps, not in frames).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,16 +107,19 @@ pub fn encode_frame(
     );
     let count = count.min(levels.len());
     let mut out = Vec::with_capacity(2 + 5 + saliency::ENCODED_BYTES + count);
-    out.push(FRAME_VERSION);
+    out.push(tables.frame_version());
     out.push(params.tag());
     write_leb128(&mut out, count as u64);
     let mut bits = BitWriter::with_buffer(out);
     saliency.write(&mut bits);
-    let channel_of = ChannelOf::new(h * w);
+    let plane = h * w;
+    let channel_of = ChannelOf::new(plane);
+    let before = neighbours_sent_before(saliency, h, w);
     for &index in &priority_order(saliency, channels, h, w)[..count] {
-        let (code, len) = tables
-            .code(channel_of.of(index))
-            .code(levels[index as usize]);
+        let c = channel_of.of(index);
+        let index = index as usize;
+        let context = context_of(tables, &before, levels, index, c * plane, w);
+        let (code, len) = tables.code(c, context).code(levels[index]);
         bits.write(code, u32::from(len));
     }
     bits.finish()
@@ -169,8 +187,11 @@ pub fn decode_frame(
         channels,
     };
     if let Some(&version) = data.first() {
-        if version != FRAME_VERSION {
-            return Err(FrameError::UnsupportedVersion(version));
+        if version != tables.frame_version() {
+            return Err(FrameError::UnsupportedVersion {
+                found: version,
+                expected: tables.frame_version(),
+            });
         }
     }
     if let Some(&tag) = data.get(1) {
@@ -203,12 +224,21 @@ pub fn decode_frame(
     frame.saliency = Some(saliency);
     let wanted = frame.declared.min(max_values);
     let order = priority_order(&saliency, channels, h, w);
-    let channel_of = ChannelOf::new(h * w);
+    let plane = h * w;
+    let channel_of = ChannelOf::new(plane);
+    let before = neighbours_sent_before(&saliency, h, w);
+    let mut levels_by_index = vec![0u8; total];
     frame.levels.reserve(wanted);
     frame.status = FrameStatus::Complete;
     for &index in &order[..wanted] {
-        match tables.code(channel_of.of(index)).decode(&mut bits) {
-            Some(level) => frame.levels.push(level),
+        let c = channel_of.of(index);
+        let index = index as usize;
+        let context = context_of(tables, &before, &levels_by_index, index, c * plane, w);
+        match tables.code(c, context).decode(&mut bits) {
+            Some(level) => {
+                levels_by_index[index] = level;
+                frame.levels.push(level);
+            }
             None => {
                 frame.status = FrameStatus::Truncated;
                 break;
@@ -287,5 +317,44 @@ mod tests {
         assert_eq!(a.latent_dims(), (28, 28));
         assert_eq!(b.latent_dims(), (29, 28));
         assert_eq!(b.padded_size(), (224, 232));
+    }
+
+    /// Frames of version 1 tables (one code per channel) still encode and decode, every prefix
+    /// giving the full frame's first values, and a version 2 decoder refuses them.
+    #[test]
+    fn version_1_frames_round_trip() {
+        let v1 = CodecTables::from_json(&crate::codec::tables::tests::version1_json()).unwrap();
+        let v2 = CodecTables::from_json(include_bytes!("../../models/limitnet-paper/codec.json"))
+            .unwrap();
+        let params = StreamParams {
+            width: 40,
+            height: 24,
+            model_id: "test".into(),
+        };
+        let (h, w) = params.latent_dims();
+        let levels: Vec<u8> = (0..12 * h * w).map(|i| ((i * 37) % 64) as u8).collect();
+        let mut map = SaliencyMap::default();
+        map.0[9] = 31;
+        for (tables, version) in [(&v1, 1), (&v2, 2)] {
+            let data = encode_frame(tables, &params, &map, &levels, levels.len());
+            assert_eq!(data[0], version);
+            let full = decode_frame(tables, &params, &data, usize::MAX).unwrap();
+            assert_eq!(full.status, FrameStatus::Complete);
+            for (&i, &q) in full.order.iter().zip(&full.levels) {
+                assert_eq!(levels[i as usize], q);
+            }
+            for cut in 0..data.len() {
+                let part = decode_frame(tables, &params, &data[..cut], usize::MAX).unwrap();
+                assert_eq!(part.levels[..], full.levels[..part.levels.len()]);
+            }
+        }
+        let v1_frame = encode_frame(&v1, &params, &map, &levels, 10);
+        assert_eq!(
+            decode_frame(&v2, &params, &v1_frame, usize::MAX).unwrap_err(),
+            FrameError::UnsupportedVersion {
+                found: 1,
+                expected: 2
+            }
+        );
     }
 }

@@ -12,8 +12,7 @@ pub mod saliency;
 pub mod tables;
 
 pub use frame::{
-    DecodedFrame, FRAME_VERSION, FrameStatus, StreamParams, decode_frame, encode_frame,
-    values_for_percentage,
+    DecodedFrame, FrameStatus, StreamParams, decode_frame, encode_frame, values_for_percentage,
 };
 pub use order::{priority, priority_order};
 pub use saliency::SaliencyMap;
@@ -38,7 +37,7 @@ impl std::error::Error for CodecError {}
 /// A frame that does not belong to the stream it was given to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FrameError {
-    UnsupportedVersion(u8),
+    UnsupportedVersion { found: u8, expected: u8 },
     WrongStream { expected: u8, found: u8 },
     BadCount { count: u64, total: usize },
     CountTooLong,
@@ -47,9 +46,9 @@ pub enum FrameError {
 impl std::fmt::Display for FrameError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::UnsupportedVersion(v) => write!(
+            Self::UnsupportedVersion { found, expected } => write!(
                 f,
-                "frame format version {v} is not supported (expected {FRAME_VERSION})"
+                "frame format version {found} is not supported (this model's tables code version {expected})"
             ),
             Self::WrongStream { expected, found } => write!(
                 f,

@@ -110,6 +110,37 @@ pub fn priority_order(saliency: &SaliencyMap, channels: usize, h: usize, w: usiz
     order
 }
 
+/// [`neighbours_sent_before`] flag: the value to the left (x - 1) precedes this one.
+pub const LEFT_BEFORE: u8 = 1;
+/// [`neighbours_sent_before`] flag: the value above (y - 1) precedes this one.
+pub const UP_BEFORE: u8 = 2;
+
+/// For each latent position `y * w + x`, which of its neighbours in the same channel come before
+/// it in [`priority_order`] ([`LEFT_BEFORE`], [`UP_BEFORE`]); the same for every channel.
+///
+/// A same-channel neighbour has the same channel term and a lower index, so it comes first
+/// exactly when its cell's saliency is at least this position's.
+pub fn neighbours_sent_before(saliency: &SaliencyMap, h: usize, w: usize) -> Vec<u8> {
+    let (rows, cols) = (cell_bounds(h), cell_bounds(w));
+    let mut cell_saliency = vec![0u8; h * w];
+    for gy in 0..GRID {
+        for y in rows[gy]..rows[gy + 1] {
+            for gx in 0..GRID {
+                cell_saliency[y * w + cols[gx]..y * w + cols[gx + 1]]
+                    .fill(saliency.0[gy * GRID + gx]);
+            }
+        }
+    }
+    (0..h * w)
+        .map(|p| {
+            let s = cell_saliency[p];
+            let left = p % w > 0 && cell_saliency[p - 1] >= s;
+            let up = p >= w && cell_saliency[p - w] >= s;
+            (u8::from(left) * LEFT_BEFORE) | (u8::from(up) * UP_BEFORE)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,6 +200,33 @@ mod tests {
                 (std::cmp::Reverse(priority(map.at(y, h, x, w), c, ch)), i)
             });
             assert_eq!(order, reference, "{ch}x{h}x{w}");
+        }
+    }
+
+    #[test]
+    fn neighbours_before_match_the_order() {
+        let mut map = SaliencyMap::default();
+        for (i, c) in map.0.iter_mut().enumerate() {
+            *c = ((i * 11) % 5 * 7) as u8;
+        }
+        for (ch, h, w) in [(12, 28, 28), (3, 5, 9), (2, 1, 1), (2, 9, 3), (1, 60, 80)] {
+            let order = priority_order(&map, ch, h, w);
+            let mut rank = vec![0usize; order.len()];
+            for (r, &i) in order.iter().enumerate() {
+                rank[i as usize] = r;
+            }
+            let before = neighbours_sent_before(&map, h, w);
+            for i in 0..ch * h * w {
+                let (p, x) = (i % (h * w), i % w);
+                let left = x > 0 && rank[i - 1] < rank[i];
+                let up = p >= w && rank[i - w] < rank[i];
+                assert_eq!(
+                    before[p] & LEFT_BEFORE != 0,
+                    left,
+                    "{ch}x{h}x{w} left of {i}"
+                );
+                assert_eq!(before[p] & UP_BEFORE != 0, up, "{ch}x{h}x{w} above {i}");
+            }
         }
     }
 }

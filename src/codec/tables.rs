@@ -1,4 +1,4 @@
-//! The codec tables of a model bundle (`codec.json`, docs/bitstream.md "Codec tables").
+//! The codec tables of a model bundle (`codec.json`, docs/bitstream.md "Model bundle").
 
 use serde::Deserialize;
 
@@ -21,14 +21,35 @@ struct CodecJson {
     saliency_bits: u32,
     latent_min: Vec<f32>,
     latent_max: Vec<f32>,
-    code_lengths: Vec<Vec<u8>>,
+    /// Version 2 only.
+    #[serde(default)]
+    context_edges: Option<Vec<u8>>,
+    code_lengths: CodeLengths,
 }
 
-/// Quantization ranges and per-channel entropy codes, validated.
+/// `[channel][level]` in version 1, `[channel][context][level]` in version 2.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum CodeLengths {
+    PerChannel(Vec<Vec<u8>>),
+    PerContext(Vec<Vec<Vec<u8>>>),
+}
+
+/// Most context edges a version 2 table may have.
+pub const MAX_CONTEXT_EDGES: usize = 8;
+
+/// Quantization ranges and per-channel (version 1) or per-channel and per-context (version 2)
+/// entropy codes, validated.
 #[derive(Debug, Clone)]
 pub struct CodecTables {
+    version: u8,
     channels: usize,
+    /// Codes per channel: 1 in version 1, `context_edges + 2` in version 2.
+    contexts: usize,
+    /// Context of a value whose known neighbours give level `m`: `1 + #{edges <= m}`.
+    context_of_level: [u8; 64],
     quantizer: Quantizer,
+    /// `codes[channel * contexts + context]`.
     codes: Vec<HuffmanCode>,
 }
 
@@ -37,7 +58,7 @@ impl CodecTables {
         let j: CodecJson = serde_json::from_slice(bytes)
             .map_err(|e| CodecError::BadTables(format!("codec.json: {e}")))?;
         let bad = |m: String| Err(CodecError::BadTables(m));
-        if j.format != "limitnet-codec" || j.version != 1 {
+        if j.format != "limitnet-codec" || !(1..=2).contains(&j.version) {
             return bad(format!(
                 "unsupported codec tables {:?} version {}",
                 j.format, j.version
@@ -55,10 +76,43 @@ impl CodecTables {
                 "downsample 8, 64 levels and an 8x8 5-bit saliency grid are required".into(),
             );
         }
-        if j.latent_min.len() != j.channels
-            || j.latent_max.len() != j.channels
-            || j.code_lengths.len() != j.channels
+        let edges = match (j.version, &j.context_edges) {
+            (1, None) => Vec::new(),
+            (2, Some(edges)) => edges.clone(),
+            _ => return bad("context_edges are required in version 2 and only there".into()),
+        };
+        if edges.len() > MAX_CONTEXT_EDGES
+            || edges.windows(2).any(|p| p[0] >= p[1])
+            || edges.iter().any(|&e| e == 0 || u32::from(e) >= j.levels)
         {
+            return bad(format!(
+                "context_edges {edges:?}: at most {MAX_CONTEXT_EDGES} increasing levels in 1..{}",
+                j.levels
+            ));
+        }
+        let contexts = if j.version == 1 { 1 } else { edges.len() + 2 };
+        // One list of code lengths per (channel, context), channel-major.
+        let lengths: Vec<&Vec<u8>> = match (&j.code_lengths, j.version) {
+            (CodeLengths::PerChannel(l), 1) if l.len() == j.channels => l.iter().collect(),
+            (CodeLengths::PerContext(l), 2)
+                if l.len() == j.channels && l.iter().all(|c| c.len() == contexts) =>
+            {
+                l.iter().flatten().collect()
+            }
+            _ => {
+                return bad(format!(
+                    "code_lengths must be [{} channels]{}[{} levels]",
+                    j.channels,
+                    if j.version == 1 {
+                        String::new()
+                    } else {
+                        format!("[{contexts} contexts]")
+                    },
+                    j.levels
+                ));
+            }
+        };
+        if j.latent_min.len() != j.channels || j.latent_max.len() != j.channels {
             return bad("per-channel arrays do not match the channel count".into());
         }
         for (lo, hi) in j.latent_min.iter().zip(&j.latent_max) {
@@ -66,8 +120,7 @@ impl CodecTables {
                 return bad(format!("bad quantization range [{lo}, {hi}]"));
             }
         }
-        let codes = j
-            .code_lengths
+        let codes = lengths
             .iter()
             .map(|l| {
                 if l.len() != j.levels as usize {
@@ -91,11 +144,43 @@ impl CodecTables {
                 ));
             }
         }
+        let context_of_level = std::array::from_fn(|m| {
+            1 + edges.iter().filter(|&&e| usize::from(e) <= m).count() as u8
+        });
         Ok(Self {
+            version: j.version as u8,
             channels: j.channels,
+            contexts,
+            context_of_level,
             quantizer,
             codes,
         })
+    }
+
+    /// The frame format version these tables code: frames of version 1 tables use one code per
+    /// channel, frames of version 2 tables a code per channel and context.
+    pub fn frame_version(&self) -> u8 {
+        self.version
+    }
+
+    /// Codes per channel.
+    pub fn contexts(&self) -> usize {
+        self.contexts
+    }
+
+    /// The context of a value from the levels of its left and upper neighbours in the same
+    /// channel, each `None` unless it was sent before the value (docs/bitstream.md "Values").
+    #[inline]
+    pub fn context(&self, left: Option<u8>, up: Option<u8>) -> usize {
+        if self.contexts == 1 {
+            return 0;
+        }
+        let m = match (left, up) {
+            (None, None) => return 0,
+            (Some(l), Some(u)) => (u16::from(l) + u16::from(u)).div_ceil(2) as u8,
+            (Some(m), None) | (None, Some(m)) => m,
+        };
+        usize::from(self.context_of_level[usize::from(m & 63)])
     }
 
     pub fn channels(&self) -> usize {
@@ -106,13 +191,15 @@ impl CodecTables {
         &self.quantizer
     }
 
-    pub fn code(&self, channel: usize) -> &HuffmanCode {
-        &self.codes[channel]
+    /// The code of `channel` in `context` (0 with version 1 tables).
+    #[inline]
+    pub fn code(&self, channel: usize, context: usize) -> &HuffmanCode {
+        &self.codes[channel * self.contexts + context]
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     const EMBEDDED: &[u8] = include_bytes!("../../models/limitnet-paper/codec.json");
@@ -144,5 +231,74 @@ mod tests {
         }
         let t = CodecTables::from_json(&with_range(3, -1e30, 1e30)).unwrap();
         assert!((0..64).all(|q| t.quantizer().dequantize(3, q).is_finite()));
+    }
+
+    /// The embedded tables rewritten as version 1: one code per channel (its context 0 code).
+    pub(crate) fn version1_json() -> Vec<u8> {
+        let mut j: serde_json::Value = serde_json::from_slice(EMBEDDED).unwrap();
+        let per_channel: Vec<serde_json::Value> = j["code_lengths"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|contexts| contexts[0].clone())
+            .collect();
+        j["version"] = 1.into();
+        j["code_lengths"] = per_channel.into();
+        j.as_object_mut().unwrap().remove("context_edges");
+        serde_json::to_vec(&j).unwrap()
+    }
+
+    #[test]
+    fn version_1_tables_have_one_context() {
+        let t = CodecTables::from_json(&version1_json()).unwrap();
+        assert_eq!((t.frame_version(), t.contexts()), (1, 1));
+        assert_eq!(t.context(Some(40), Some(50)), 0);
+    }
+
+    #[test]
+    fn contexts_follow_the_edges() {
+        let t = CodecTables::from_json(EMBEDDED).unwrap();
+        assert_eq!(t.frame_version(), 2);
+        let j: serde_json::Value = serde_json::from_slice(EMBEDDED).unwrap();
+        let edges: Vec<u8> = serde_json::from_value(j["context_edges"].clone()).unwrap();
+        assert_eq!(t.contexts(), edges.len() + 2);
+        assert_eq!(t.context(None, None), 0);
+        assert_eq!(t.context(Some(0), None), 1);
+        assert_eq!(t.context(None, Some(63)), edges.len() + 1);
+        // Both known: the mean rounded up, so 0 and 1 give 1, the first edge.
+        let first = usize::from(edges[0]);
+        assert_eq!(t.context(Some(0), Some(1)), 1 + usize::from(first <= 1));
+        for m in 0..64u8 {
+            let expected = 1 + edges.iter().filter(|&&e| e <= m).count();
+            assert_eq!(t.context(Some(m), Some(m)), expected, "level {m}");
+        }
+    }
+
+    #[test]
+    fn rejects_inconsistent_contexts() {
+        let base: serde_json::Value = serde_json::from_slice(EMBEDDED).unwrap();
+        let edit = |f: &dyn Fn(&mut serde_json::Value)| {
+            let mut j = base.clone();
+            f(&mut j);
+            CodecTables::from_json(&serde_json::to_vec(&j).unwrap())
+        };
+        let cases: [(&str, &dyn Fn(&mut serde_json::Value)); 6] = [
+            ("no edges", &|j| {
+                j.as_object_mut().unwrap().remove("context_edges");
+            }),
+            ("decreasing edges", &|j| j["context_edges"] = serde_json::json!([8, 3])),
+            ("edge 0", &|j| j["context_edges"] = serde_json::json!([0, 3])),
+            ("edge 64", &|j| j["context_edges"] = serde_json::json!([3, 64])),
+            ("edges in version 1", &|j| {
+                *j = serde_json::from_slice(&version1_json()).unwrap();
+                j["context_edges"] = serde_json::json!([1]);
+            }),
+            ("one context short", &|j| {
+                j["code_lengths"][4].as_array_mut().unwrap().pop();
+            }),
+        ];
+        for (what, f) in cases {
+            assert!(edit(f).is_err(), "{what} accepted");
+        }
     }
 }

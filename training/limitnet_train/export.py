@@ -2,7 +2,7 @@
 
   models/<name>/encoder.onnx   image [N,3,H,W] RGB 0..1 -> latent [N,12,H/8,W/8], saliency [N,1,H/8,W/8]
   models/<name>/decoder.onnx   latent [N,12,H/8,W/8] -> image [N,3,H,W] RGB 0..1
-  models/<name>/codec.json     quantization ranges and per-channel Huffman code lengths
+  models/<name>/codec.json     quantization ranges and per-channel, per-context Huffman code lengths
 
 Usage: python -m limitnet_train.export --ckpt training/checkpoints/paper/final.pt \
            --data data --out models/limitnet-paper
@@ -16,7 +16,7 @@ import os
 import torch
 
 from .data import PhotoSet
-from .model import CHANNELS, LEVELS, SALIENCY_GRID, LimitNet
+from .model import CHANNELS, LEVELS, SALIENCY_GRID, LimitNet, cell_matrix, pool_saliency
 
 MAX_CODE_LENGTH = 15
 
@@ -55,15 +55,49 @@ def huffman_lengths(counts):
         counts = [max(1, c // 2) for c in counts]
 
 
+# Contexts of the version 2 tables (docs/bitstream.md "Values"): a value's code depends on its
+# left and upper neighbours in the same channel, where those were sent before it.
+CONTEXT_EDGES = [1, 3, 8, 16, 32]
+CONTEXTS = len(CONTEXT_EDGES) + 2
+
+
+def value_contexts(q, sal_cells):
+    """Context (0..CONTEXTS-1) of every value of quantized latents q [N,C,h,w].
+
+    sal_cells [N,h,w] is each position's 5-bit cell saliency. A same-channel neighbour precedes a
+    value in priority order exactly when its cell saliency is >= the value's (same channel term,
+    lower index), so both sides know it. Context 0: neither neighbour known; otherwise
+    1 + the number of edges <= m, with m the known neighbour's level or (left + up + 1) // 2."""
+    s = sal_cells.unsqueeze(1)
+    left_known = torch.zeros_like(q, dtype=torch.bool)
+    left_known[..., 1:] = (s[..., :-1] >= s[..., 1:]).expand_as(q[..., 1:])
+    up_known = torch.zeros_like(q, dtype=torch.bool)
+    up_known[..., 1:, :] = (s[..., :-1, :] >= s[..., 1:, :]).expand_as(q[..., 1:, :])
+    left = torch.zeros_like(q)
+    left[..., 1:] = q[..., :-1]
+    up = torch.zeros_like(q)
+    up[..., 1:, :] = q[..., :-1, :]
+    m = torch.where(left_known & up_known, (left + up + 1) // 2, torch.where(left_known, left, up))
+    bucket = torch.bucketize(m, torch.tensor(CONTEXT_EDGES), right=True)
+    return torch.where(left_known | up_known, 1 + bucket, torch.zeros_like(bucket))
+
+
 @torch.no_grad()
 def latent_histograms(model, images):
-    hist = torch.zeros(CHANNELS, LEVELS, dtype=torch.long)
+    """Level counts [C, CONTEXTS, LEVELS] of the quantized latents of `images`."""
+    hist = torch.zeros(CHANNELS, CONTEXTS, LEVELS, dtype=torch.long)
     scale = model.latent_max.view(1, -1, 1, 1)
     for i in range(0, len(images), 8):
         lat = model.encoder(images[i : i + 8])
+        sal = pool_saliency(model.saliency(lat))  # [N,8,8]
+        _, _, h, w = lat.shape
+        _, cy = cell_matrix(h)
+        _, cx = cell_matrix(w)
         q = torch.round(torch.clamp(lat / scale, 0, 1) * (LEVELS - 1)).long()
+        ctx = value_contexts(q, sal[:, cy][:, :, cx])
         for c in range(CHANNELS):
-            hist[c] += torch.bincount(q[:, c].flatten(), minlength=LEVELS)
+            hist[c] += torch.bincount((ctx[:, c] * LEVELS + q[:, c]).flatten(),
+                                      minlength=CONTEXTS * LEVELS).view(CONTEXTS, LEVELS)
     return hist
 
 
@@ -123,12 +157,15 @@ def main():
         crops.append(train.sample(32, 224, rng)[0])
     images = torch.cat(crops)
     hist = latent_histograms(model, images)
-    lengths = [huffman_lengths(hist[c].tolist()) for c in range(CHANNELS)]
-    total = hist.sum(1).clamp_min(1)
-    bits = sum((hist[c] * torch.tensor(lengths[c])).sum().item() for c in range(CHANNELS))
+    lengths = [[huffman_lengths(hist[c, k].tolist()) for k in range(CONTEXTS)] for c in range(CHANNELS)]
+    total = hist.sum().clamp_min(1).item()
+    bits = sum((hist[c, k] * torch.tensor(lengths[c][k])).sum().item()
+               for c in range(CHANNELS) for k in range(CONTEXTS))
+    flat = hist.sum(1)
+    flat_bits = sum((flat[c] * torch.tensor(huffman_lengths(flat[c].tolist()))).sum().item() for c in range(CHANNELS))
     codec = {
         "format": "limitnet-codec",
-        "version": 1,
+        "version": 2,
         "channels": CHANNELS,
         "downsample": 8,
         "levels": LEVELS,
@@ -136,13 +173,14 @@ def main():
         "saliency_bits": 5,
         "latent_min": [0.0] * CHANNELS,
         "latent_max": [round(float(v), 6) for v in model.latent_max],
+        "context_edges": CONTEXT_EDGES,
         "code_lengths": lengths,
     }
     with open(os.path.join(args.out, "codec.json"), "w") as f:
         json.dump(codec, f, indent=1)
     print(f"exported to {args.out}; tables from {len(images)} training crops; "
-          f"mean {bits / total.sum().item():.3f} bits/value; P(q=0) per channel "
-          f"{[round(v, 2) for v in (hist[:, 0] / total).tolist()]}")
+          f"mean {bits / total:.3f} bits/value with contexts, {flat_bits / total:.3f} without; "
+          f"P(q=0) per channel {[round(v, 2) for v in (flat[:, 0] / flat.sum(1)).tolist()]}")
 
 
 if __name__ == "__main__":
