@@ -286,9 +286,15 @@ pub(crate) mod tests {
             ("no edges", &|j| {
                 j.as_object_mut().unwrap().remove("context_edges");
             }),
-            ("decreasing edges", &|j| j["context_edges"] = serde_json::json!([8, 3])),
-            ("edge 0", &|j| j["context_edges"] = serde_json::json!([0, 3])),
-            ("edge 64", &|j| j["context_edges"] = serde_json::json!([3, 64])),
+            ("decreasing edges", &|j| {
+                j["context_edges"] = serde_json::json!([8, 3])
+            }),
+            ("edge 0", &|j| {
+                j["context_edges"] = serde_json::json!([0, 3])
+            }),
+            ("edge 64", &|j| {
+                j["context_edges"] = serde_json::json!([3, 64])
+            }),
             ("edges in version 1", &|j| {
                 *j = serde_json::from_slice(&version1_json()).unwrap();
                 j["context_edges"] = serde_json::json!([1]);
