@@ -274,6 +274,9 @@ pub(crate) mod tests {
         }
     }
 
+    /// A named edit of a codec.json value.
+    type JsonEdit<'a> = (&'a str, &'a dyn Fn(&mut serde_json::Value));
+
     #[test]
     fn rejects_inconsistent_contexts() {
         let base: serde_json::Value = serde_json::from_slice(EMBEDDED).unwrap();
@@ -282,7 +285,7 @@ pub(crate) mod tests {
             f(&mut j);
             CodecTables::from_json(&serde_json::to_vec(&j).unwrap())
         };
-        let cases: [(&str, &dyn Fn(&mut serde_json::Value)); 6] = [
+        let cases: [JsonEdit; 6] = [
             ("no edges", &|j| {
                 j.as_object_mut().unwrap().remove("context_edges");
             }),
