@@ -81,3 +81,47 @@ class PhotoSet:
             im = F.interpolate(im, size=(size, size), mode="bilinear", antialias=True, align_corners=False)[0]
             out.append(im.clamp(0, 1))
         return torch.stack(out)
+
+
+class DevicePhotoSet:
+    """A PhotoSet held on a device (a GPU) as one padded tensor; whole batches of random crops
+    are cut and scaled in one `roi_align` call (which averages ceil(region/crop)^2 samples per
+    output pixel, so downscaling is antialiased), instead of per-crop interpolation on the CPU.
+    Same distribution as `PhotoSet.sample`: region side uniform in [crop, short side], random
+    position, horizontal flip with p=0.5."""
+
+    def __init__(self, photos, device):
+        self.device = device
+        hmax = max(img.shape[1] for _, img, _ in photos.items)
+        wmax = max(img.shape[2] for _, img, _ in photos.items)
+        n = len(photos.items)
+        # 3 colour planes + 1 saliency plane per photo.
+        self.planes = torch.zeros(n, 4, hmax, wmax, device=device)
+        sizes = []
+        for i, (_, img, sal) in enumerate(photos.items):
+            _, h, w = img.shape
+            self.planes[i, :3, :h, :w] = img.to(device).float().div(255)
+            if sal is not None:
+                self.planes[i, 3, :h, :w] = sal[0].to(device).float().div(255)
+            sizes.append((h, w))
+        self.sizes = torch.tensor(sizes, dtype=torch.float32, device=device)
+
+    def __len__(self):
+        return self.planes.shape[0]
+
+    def sample(self, batch, crop, generator=None):
+        from torchvision.ops import roi_align
+
+        dev = self.device
+        idx = torch.randint(0, len(self), (batch,), device=dev, generator=generator)
+        h, w = self.sizes[idx, 0], self.sizes[idx, 1]
+        short = torch.minimum(h, w)
+        u = torch.rand(batch, 3, device=dev, generator=generator)
+        region = torch.where(short > crop, crop + (short - crop) * u[:, 0], short).floor()
+        y = ((h - region + 1) * u[:, 1]).floor().clamp_max(h - region)
+        x = ((w - region + 1) * u[:, 2]).floor().clamp_max(w - region)
+        boxes = torch.stack([idx.float(), x, y, x + region, y + region], 1)
+        out = roi_align(self.planes, boxes, output_size=crop, spatial_scale=1.0, sampling_ratio=-1, aligned=True)
+        flip = torch.rand(batch, device=dev, generator=generator) < 0.5
+        out = torch.where(flip.view(-1, 1, 1, 1), out.flip(-1), out).clamp(0, 1)
+        return out[:, :3].contiguous(), out[:, 3:].contiguous()

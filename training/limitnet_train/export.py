@@ -124,7 +124,8 @@ def main():
     args = ap.parse_args()
 
     ck = torch.load(args.ckpt, map_location="cpu")
-    model = LimitNet(ck.get("state", {}).get("arch", "paper"))
+    state = ck.get("state", {})
+    model = LimitNet(state.get("arch", "paper"), state.get("encoder", "paper"))
     model.load_state_dict(ck["model"])
     model.eval()
     os.makedirs(args.out, exist_ok=True)

@@ -36,6 +36,44 @@ class Encoder(nn.Module):
         return F.relu(self.conv3(x))
 
 
+class LiteEncoder(nn.Module):
+    """A cheaper stem for the encoder-cost bar (issue 5): 4x4 patches (stride 4), then a strided
+    3x3, then the paper's last layer, so the same 12 x H/8 x W/8 latent (H, W multiples of 8).
+
+    The paper's first layer (3->16 k7 s2, 29.5 M MAC at 224x224) alone costs ~2x jpegenc's whole
+    frame on a desktop core; this stem is 2.4 M + 1.8 M MAC. Every layer reads a disjoint or
+    small window, which also suits the microcontrollers the paper targets.
+    """
+
+    def __init__(self, stem=16):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, stem, 4, stride=4)
+        self.conv2 = nn.Conv2d(stem, 16, 3, stride=2, padding=1)
+        self.conv3 = nn.Conv2d(16, CHANNELS, 3, stride=1, padding=1)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+
+    def forward(self, rgb01):
+        x = (rgb01 - self.mean) / self.std
+        x = F.relu(self.conv1(x))
+        x = F.relu(self.conv2(x))
+        return F.relu(self.conv3(x))
+
+
+class LiteSaliencyBranch(nn.Module):
+    """Two 3x3 convs (12->16, 16->1 with dilation 2): a 7x7-cell receptive field on the latent
+    (plus the encoder's own) for about half the ONNX Runtime time of the paper's five convs,
+    which at 28x28 cost ~25 us each mostly in per-layer overhead, whatever their width."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(CHANNELS, 16, 3, padding=1)
+        self.conv2 = nn.Conv2d(16, 1, 3, padding=2, dilation=2)
+
+    def forward(self, latent):
+        return torch.sigmoid(self.conv2(F.relu(self.conv1(latent))))
+
+
 class SaliencyBranch(nn.Module):
     def __init__(self):
         super().__init__()
@@ -108,13 +146,16 @@ class FastDecoder(nn.Module):
 
 
 DECODERS = {"paper": Decoder, "fast": FastDecoder}
+# Encoder + saliency branch.
+ENCODERS = {"paper": (Encoder, SaliencyBranch), "lite": (LiteEncoder, LiteSaliencyBranch)}
 
 
 class LimitNet(nn.Module):
-    def __init__(self, decoder="paper"):
+    def __init__(self, decoder="paper", encoder="paper"):
         super().__init__()
-        self.encoder = Encoder()
-        self.saliency = SaliencyBranch()
+        encoder_cls, saliency_cls = ENCODERS[encoder]
+        self.encoder = encoder_cls()
+        self.saliency = saliency_cls()
         self.decoder = DECODERS[decoder]()
         # Per-channel quantization range [0, latent_max] (ReLU latents start at 0). Tracked as an
         # EMA of a high percentile during training, frozen for the final steps and exported.
@@ -125,7 +166,7 @@ class LimitNet(nn.Module):
     def update_latent_range(self, latent, momentum=0.99, q=0.999):
         flat = latent.detach().transpose(0, 1).reshape(CHANNELS, -1)
         if flat.shape[1] > 200_000:
-            idx = torch.randint(0, flat.shape[1], (200_000,))
+            idx = torch.randint(0, flat.shape[1], (200_000,), device=flat.device)
             flat = flat[:, idx]
         cur = torch.quantile(flat.float(), q, dim=1).clamp_min(1e-3)
         if not bool(self.latent_max_initialized):

