@@ -63,7 +63,7 @@ pub fn max_bytes_property(blurb: &str) -> glib::ParamSpec {
 pub fn model_property() -> glib::ParamSpec {
     glib::ParamSpecString::builder("model")
         .nick("Model bundle")
-        .blurb("Model bundle: the name of a compiled-in one (limitnet-fast, limitnet-paper) or a directory holding encoder.onnx, decoder.onnx and codec.json; unset = limitnet-fast. Encoder and decoder must use the same bundle")
+        .blurb("Model bundle: the name of a compiled-in one (limitnet-lite, limitnet-fast, limitnet-paper) or a directory holding encoder.onnx, decoder.onnx and codec.json; unset = limitnet-lite. Encoder and decoder must use the same bundle")
         .mutable_ready()
         .build()
 }

@@ -1,9 +1,10 @@
 //! Model bundles: encoder and decoder ONNX graphs plus the codec tables, with a content-hash id.
 //!
 //! A bundle is a directory holding `encoder.onnx`, `decoder.onnx` and `codec.json`
-//! (docs/bitstream.md "Model bundle"). Two bundles are compiled into the plugin:
-//! `limitnet-fast` (the default: the paper's encoder with a sub-pixel decoder) and
-//! `limitnet-paper` (the paper's architecture throughout).
+//! (docs/bitstream.md "Model bundle"). Three bundles are compiled into the plugin:
+//! `limitnet-lite` (the default: a cheaper encoder stem and a sub-pixel decoder),
+//! `limitnet-fast` (the paper's encoder with that decoder) and `limitnet-paper` (the paper's
+//! architecture throughout), all trained with the same recipe (models/*/MODEL_CARD.md).
 
 use std::borrow::Cow;
 use std::path::Path;
@@ -27,7 +28,8 @@ macro_rules! embedded_files {
 
 type EmbeddedFiles = (&'static str, &'static [u8], &'static [u8], &'static [u8]);
 
-static EMBEDDED_FILES: [EmbeddedFiles; 2] = embedded_files!("limitnet-fast", "limitnet-paper");
+static EMBEDDED_FILES: [EmbeddedFiles; 3] =
+    embedded_files!("limitnet-lite", "limitnet-fast", "limitnet-paper");
 
 /// Name of the default bundle (the one used when no `model` is set).
 pub const EMBEDDED_NAME: &str = EMBEDDED_FILES[0].0;
@@ -95,9 +97,9 @@ impl ModelBundle {
             .map_err(|e| format!("model bundle {}: {e}", dir.display()))
     }
 
-    /// Loads `model`: the name of a compiled-in bundle (`limitnet-fast`, `limitnet-paper`), else
-    /// a bundle directory (write `./limitnet-paper` for a directory of that name); `None` is the
-    /// default bundle.
+    /// Loads `model`: the name of a compiled-in bundle (`limitnet-lite`, `limitnet-fast`,
+    /// `limitnet-paper`), else a bundle directory (write `./limitnet-paper` for a directory of
+    /// that name); `None` is the default bundle.
     pub fn load(model: Option<&Path>) -> Result<Arc<Self>, String> {
         let Some(model) = model else {
             return Self::embedded();
