@@ -3,6 +3,8 @@
 Encoder: 3->16 k7 s2, 16->16 k5 s4, 16->12 k3 (ReLU after each), so a HxW image gives a
 12 x H/8 x W/8 latent. Saliency branch: five 3x3 convs on the latent (12-16-16-8-4-1, sigmoid).
 Decoder: transposed convs 12->64 k7 s2, 64->64 k5 s4, then three 3x3 at full resolution (64-64-3).
+Variants used by the shipped bundles: `LiteEncoder` + `LiteSaliencyBranch` (a cheaper stem,
+same latent; limitnet-lite) and `FastDecoder` (sub-pixel; limitnet-lite and limitnet-fast).
 
 The bitstream-side pieces (8x8 saliency grid, 5-bit saliency, priority key, 64-level quantization)
 mirror docs/bitstream.md exactly so that training drops the same values the Rust codec drops.
