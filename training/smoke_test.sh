@@ -12,8 +12,15 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 cd training
 ../$py -m limitnet_train.train --data ../data --out "$tmp/ckpt" --max-steps 3 --batch 4 --eval-every 1000
 ../$py -m limitnet_train.export --ckpt "$tmp/ckpt/final.pt" --data ../data --out "$tmp/bundle" --table-crops 32
+# The GPU path's pieces on the CPU: the data pack, the batched crop sampler, the lite encoder.
+../$py -m limitnet_train.pack --data ../data --out "$tmp/pack" --short 256
+../$py -m limitnet_train.train --data "$tmp/pack" --teacher "$tmp/pack/teacher.pth" --device-sampler \
+  --encoder lite --arch fast --out "$tmp/lite" --mirror "$tmp/lite-mirror" --max-steps 2 --batch 4 --eval-every 1000
+../$py -m limitnet_train.export --ckpt "$tmp/lite-mirror/model.pt" --data ../data --out "$tmp/lite-bundle" --table-crops 32
 cd ..
 mkdir -p "$tmp/in" && cp tests/data/coffee-224.png "$tmp/in/"
-cargo run --quiet --release --example eval_frames -- "$tmp/in" "$tmp/out" "$tmp/bundle" 256,100000
-test -f "$tmp/out/256/coffee-224.png" && test -f "$tmp/out/100000/coffee-224.png"
+for bundle in bundle lite-bundle; do
+  cargo run --quiet --release --example eval_frames -- "$tmp/in" "$tmp/out-$bundle" "$tmp/$bundle" 256,100000
+  test -f "$tmp/out-$bundle/256/coffee-224.png" && test -f "$tmp/out-$bundle/100000/coffee-224.png"
+done
 echo "training smoke test passed"
