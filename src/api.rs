@@ -170,6 +170,7 @@ pub struct Encoder {
     /// size as the last one allocates nothing but its output bytes.
     input: Vec<f32>,
     levels: Vec<u8>,
+    frames: codec::FrameEncoder,
 }
 
 /// Writes a packed frame into the three planes of `input` (`pw` x `ph` each, `pw >= w`,
@@ -224,6 +225,7 @@ impl Encoder {
             session,
             input: Vec::new(),
             levels: Vec::new(),
+            frames: codec::FrameEncoder::default(),
         })
     }
 
@@ -278,7 +280,7 @@ impl Encoder {
             .map_err(Error::Runtime)?;
         let total = self.levels.len();
         let values = codec::values_for_percentage(total, options.percentage);
-        let mut data = codec::encode_frame(
+        let mut data = self.frames.encode(
             &self.bundle.tables,
             &params,
             &saliency,

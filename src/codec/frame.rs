@@ -8,7 +8,9 @@
 
 use super::FrameError;
 use super::bits::{BitReader, BitWriter};
-use super::order::{ChannelOf, LEFT_BEFORE, UP_BEFORE, neighbours_sent_before, priority_order};
+use super::order::{
+    ChannelOf, LEFT_BEFORE, OrderScratch, UP_BEFORE, neighbours_sent_before, priority_order,
+};
 use super::saliency::{self, SaliencyMap};
 use super::tables::{CodecTables, DOWNSAMPLE};
 
@@ -90,7 +92,8 @@ pub fn values_for_percentage(total: usize, percentage: f64) -> usize {
 }
 
 /// Encodes one frame. `levels` holds the quantized latent (channel-major, `C x h x w`);
-/// the first `count` values in priority order are coded.
+/// the first `count` values in priority order are coded. (An encoder of many frames keeps a
+/// [`FrameEncoder`] instead, which reuses its buffers.)
 pub fn encode_frame(
     tables: &CodecTables,
     params: &StreamParams,
@@ -98,31 +101,54 @@ pub fn encode_frame(
     levels: &[u8],
     count: usize,
 ) -> Vec<u8> {
-    let (h, w) = params.latent_dims();
-    let channels = tables.channels();
-    assert_eq!(
-        levels.len(),
-        channels * h * w,
-        "latent size does not match the stream"
-    );
-    let count = count.min(levels.len());
-    let mut out = Vec::with_capacity(2 + 5 + saliency::ENCODED_BYTES + count);
-    out.push(tables.frame_version());
-    out.push(params.tag());
-    write_leb128(&mut out, count as u64);
-    let mut bits = BitWriter::with_buffer(out);
-    saliency.write(&mut bits);
-    let plane = h * w;
-    let channel_of = ChannelOf::new(plane);
-    let before = neighbours_sent_before(saliency, h, w);
-    for &index in &priority_order(saliency, channels, h, w)[..count] {
-        let c = channel_of.of(index);
-        let index = index as usize;
-        let context = context_of(tables, &before, levels, index, c * plane, w);
-        let (code, len) = tables.code(c, context).code(levels[index]);
-        bits.write(code, u32::from(len));
+    FrameEncoder::default().encode(tables, params, saliency, levels, count)
+}
+
+/// [`encode_frame`] with the priority order's buffers kept from frame to frame: once frames
+/// stop growing, the only allocation per frame is the frame's own bytes.
+#[derive(Debug, Default)]
+pub struct FrameEncoder {
+    scratch: OrderScratch,
+}
+
+impl FrameEncoder {
+    /// Same as [`encode_frame`].
+    pub fn encode(
+        &mut self,
+        tables: &CodecTables,
+        params: &StreamParams,
+        saliency: &SaliencyMap,
+        levels: &[u8],
+        count: usize,
+    ) -> Vec<u8> {
+        let (h, w) = params.latent_dims();
+        let channels = tables.channels();
+        assert_eq!(
+            levels.len(),
+            channels * h * w,
+            "latent size does not match the stream"
+        );
+        let count = count.min(levels.len());
+        let mut out = Vec::with_capacity(2 + 5 + saliency::ENCODED_BYTES + count);
+        out.push(tables.frame_version());
+        out.push(params.tag());
+        write_leb128(&mut out, count as u64);
+        let mut bits = BitWriter::with_buffer(out);
+        saliency.write(&mut bits);
+        let plane = h * w;
+        let channel_of = ChannelOf::new(plane);
+        self.scratch.fill_neighbours(saliency, h, w);
+        self.scratch.fill_order(saliency, channels, h, w);
+        let before = &self.scratch.neighbours;
+        for &index in &self.scratch.order[..count] {
+            let c = channel_of.of(index);
+            let index = index as usize;
+            let context = context_of(tables, before, levels, index, c * plane, w);
+            let (code, len) = tables.code(c, context).code(levels[index]);
+            bits.write(code, u32::from(len));
+        }
+        bits.finish()
     }
-    bits.finish()
 }
 
 /// How much of a frame could be used.
@@ -356,5 +382,37 @@ mod tests {
                 expected: 2
             }
         );
+    }
+    /// One [`FrameEncoder`] coding frames of changing sizes and saliency gives exactly the
+    /// bytes of a fresh [`encode_frame`] each time (its reused buffers carry nothing over).
+    #[test]
+    fn reused_frame_encoder_matches_encode_frame() {
+        let tables =
+            CodecTables::from_json(include_bytes!("../../models/limitnet-paper/codec.json"))
+                .unwrap();
+        let mut encoder = FrameEncoder::default();
+        for (i, (width, height)) in [(224, 224), (40, 24), (8, 8), (250, 190), (40, 24)]
+            .into_iter()
+            .enumerate()
+        {
+            let params = StreamParams {
+                width,
+                height,
+                model_id: "test".into(),
+            };
+            let (h, w) = params.latent_dims();
+            let levels: Vec<u8> = (0..12 * h * w).map(|j| ((j * 37 + i) % 64) as u8).collect();
+            let mut map = SaliencyMap::default();
+            for (cell, s) in map.0.iter_mut().enumerate() {
+                *s = ((cell * 7 + i * 5) % 32) as u8;
+            }
+            for count in [levels.len(), levels.len() / 3] {
+                assert_eq!(
+                    encoder.encode(&tables, &params, &map, &levels, count),
+                    encode_frame(&tables, &params, &map, &levels, count),
+                    "{width}x{height}, {count} values"
+                );
+            }
+        }
     }
 }

@@ -12,7 +12,8 @@ pub mod saliency;
 pub mod tables;
 
 pub use frame::{
-    DecodedFrame, FrameStatus, StreamParams, decode_frame, encode_frame, values_for_percentage,
+    DecodedFrame, FrameEncoder, FrameStatus, StreamParams, decode_frame, encode_frame,
+    values_for_percentage,
 };
 pub use order::{priority, priority_order};
 pub use saliency::SaliencyMap;

@@ -66,48 +66,101 @@ fn cell_bounds(n: usize) -> [usize; GRID + 1] {
 /// priority, then channel, and each pair appends its group offset by its channel's plane:
 /// O(C h w) sequential writes.
 pub fn priority_order(saliency: &SaliencyMap, channels: usize, h: usize, w: usize) -> Vec<u32> {
-    let plane = h * w;
-    let (rows, cols) = (cell_bounds(h), cell_bounds(w));
-    // Counting sort of the positions by saliency value.
-    let mut group_start = [0usize; SALIENCY_MAX as usize + 2];
-    for gy in 0..GRID {
-        for gx in 0..GRID {
-            let area = (rows[gy + 1] - rows[gy]) * (cols[gx + 1] - cols[gx]);
-            group_start[usize::from(saliency.0[gy * GRID + gx]) + 1] += area;
-        }
-    }
-    for s in 1..group_start.len() {
-        group_start[s] += group_start[s - 1];
-    }
-    let mut next = group_start;
-    let mut grouped = vec![0u32; plane];
-    for gy in 0..GRID {
-        for y in rows[gy]..rows[gy + 1] {
+    let mut scratch = OrderScratch::default();
+    scratch.fill_order(saliency, channels, h, w);
+    scratch.order
+}
+
+/// The buffers of [`priority_order`] and [`neighbours_sent_before`], kept by an encoder that
+/// codes many frames so that, once frames stop growing, computing both allocates nothing.
+#[derive(Debug, Default)]
+pub struct OrderScratch {
+    /// The latest [`Self::fill_order`] result.
+    pub order: Vec<u32>,
+    /// The latest [`Self::fill_neighbours`] result.
+    pub neighbours: Vec<u8>,
+    grouped: Vec<u32>,
+    pairs: Vec<(u32, usize, usize)>,
+    cell_saliency: Vec<u8>,
+}
+
+impl OrderScratch {
+    /// Sets [`Self::order`] to [`priority_order`]`(saliency, channels, h, w)`.
+    pub fn fill_order(&mut self, saliency: &SaliencyMap, channels: usize, h: usize, w: usize) {
+        let plane = h * w;
+        let (rows, cols) = (cell_bounds(h), cell_bounds(w));
+        // Counting sort of the positions by saliency value.
+        let mut group_start = [0usize; SALIENCY_MAX as usize + 2];
+        for gy in 0..GRID {
             for gx in 0..GRID {
-                let slot = &mut next[usize::from(saliency.0[gy * GRID + gx])];
-                for x in cols[gx]..cols[gx + 1] {
-                    grouped[*slot] = (y * w + x) as u32;
-                    *slot += 1;
+                let area = (rows[gy + 1] - rows[gy]) * (cols[gx + 1] - cols[gx]);
+                group_start[usize::from(saliency.0[gy * GRID + gx]) + 1] += area;
+            }
+        }
+        for s in 1..group_start.len() {
+            group_start[s] += group_start[s - 1];
+        }
+        let mut next = group_start;
+        let grouped = &mut self.grouped;
+        grouped.clear();
+        grouped.resize(plane, 0);
+        for gy in 0..GRID {
+            for y in rows[gy]..rows[gy + 1] {
+                for gx in 0..GRID {
+                    let slot = &mut next[usize::from(saliency.0[gy * GRID + gx])];
+                    for x in cols[gx]..cols[gx + 1] {
+                        grouped[*slot] = (y * w + x) as u32;
+                        *slot += 1;
+                    }
                 }
             }
         }
-    }
-    // (channel, saliency) pairs with positions, highest priority first, then lower channel.
-    let mut pairs: Vec<(u32, usize, usize)> = (0..channels)
-        .flat_map(|c| (0..=SALIENCY_MAX).map(move |s| (priority(s, c, channels), c, s as usize)))
-        .filter(|&(_, _, s)| group_start[s + 1] > group_start[s])
-        .collect();
-    pairs.sort_unstable_by_key(|&(p, c, _)| (std::cmp::Reverse(p), c));
-    let mut order = Vec::with_capacity(channels * plane);
-    for (_, c, s) in pairs {
-        let base = (c * plane) as u32;
-        order.extend(
-            grouped[group_start[s]..group_start[s + 1]]
-                .iter()
-                .map(|&i| base + i),
+        // (channel, saliency) pairs with positions, highest priority first, then lower channel.
+        let pairs = &mut self.pairs;
+        pairs.clear();
+        pairs.extend(
+            (0..channels)
+                .flat_map(|c| {
+                    (0..=SALIENCY_MAX).map(move |s| (priority(s, c, channels), c, s as usize))
+                })
+                .filter(|&(_, _, s)| group_start[s + 1] > group_start[s]),
         );
+        pairs.sort_unstable_by_key(|&(p, c, _)| (std::cmp::Reverse(p), c));
+        let order = &mut self.order;
+        order.clear();
+        order.reserve(channels * plane);
+        for &(_, c, s) in pairs.iter() {
+            let base = (c * plane) as u32;
+            order.extend(
+                grouped[group_start[s]..group_start[s + 1]]
+                    .iter()
+                    .map(|&i| base + i),
+            );
+        }
     }
-    order
+
+    /// Sets [`Self::neighbours`] to [`neighbours_sent_before`]`(saliency, h, w)`.
+    pub fn fill_neighbours(&mut self, saliency: &SaliencyMap, h: usize, w: usize) {
+        let (rows, cols) = (cell_bounds(h), cell_bounds(w));
+        let cell_saliency = &mut self.cell_saliency;
+        cell_saliency.clear();
+        cell_saliency.resize(h * w, 0);
+        for gy in 0..GRID {
+            for y in rows[gy]..rows[gy + 1] {
+                for gx in 0..GRID {
+                    cell_saliency[y * w + cols[gx]..y * w + cols[gx + 1]]
+                        .fill(saliency.0[gy * GRID + gx]);
+                }
+            }
+        }
+        self.neighbours.clear();
+        self.neighbours.extend((0..h * w).map(|p| {
+            let s = cell_saliency[p];
+            let left = p % w > 0 && cell_saliency[p - 1] >= s;
+            let up = p >= w && cell_saliency[p - w] >= s;
+            (u8::from(left) * LEFT_BEFORE) | (u8::from(up) * UP_BEFORE)
+        }));
+    }
 }
 
 /// [`neighbours_sent_before`] flag: the value to the left (x - 1) precedes this one.
@@ -121,24 +174,9 @@ pub const UP_BEFORE: u8 = 2;
 /// A same-channel neighbour has the same channel term and a lower index, so it comes first
 /// exactly when its cell's saliency is at least this position's.
 pub fn neighbours_sent_before(saliency: &SaliencyMap, h: usize, w: usize) -> Vec<u8> {
-    let (rows, cols) = (cell_bounds(h), cell_bounds(w));
-    let mut cell_saliency = vec![0u8; h * w];
-    for gy in 0..GRID {
-        for y in rows[gy]..rows[gy + 1] {
-            for gx in 0..GRID {
-                cell_saliency[y * w + cols[gx]..y * w + cols[gx + 1]]
-                    .fill(saliency.0[gy * GRID + gx]);
-            }
-        }
-    }
-    (0..h * w)
-        .map(|p| {
-            let s = cell_saliency[p];
-            let left = p % w > 0 && cell_saliency[p - 1] >= s;
-            let up = p >= w && cell_saliency[p - w] >= s;
-            (u8::from(left) * LEFT_BEFORE) | (u8::from(up) * UP_BEFORE)
-        })
-        .collect()
+    let mut scratch = OrderScratch::default();
+    scratch.fill_neighbours(saliency, h, w);
+    scratch.neighbours
 }
 
 #[cfg(test)]
