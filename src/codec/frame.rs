@@ -136,16 +136,26 @@ impl FrameEncoder {
         let mut bits = BitWriter::with_buffer(out);
         saliency.write(&mut bits);
         let plane = h * w;
-        let channel_of = ChannelOf::new(plane);
         self.scratch.fill_neighbours(saliency, h, w);
-        self.scratch.fill_order(saliency, channels, h, w);
+        self.scratch.fill_runs(saliency, channels, h, w);
         let before = &self.scratch.neighbours;
-        for &index in &self.scratch.order[..count] {
-            let c = channel_of.of(index);
-            let index = index as usize;
-            let context = context_of(tables, before, levels, index, c * plane, w);
-            let (code, len) = tables.code(c, context).code(levels[index]);
-            bits.write(code, u32::from(len));
+        // Run by run (one channel each): the channel's levels and codes are looked up once per
+        // run, not once per value.
+        let mut left = count;
+        for (c, positions) in self.scratch.runs() {
+            if left == 0 {
+                break;
+            }
+            let positions = &positions[..positions.len().min(left)];
+            left -= positions.len();
+            let levels = &levels[c * plane..][..plane];
+            let codes = tables.channel_codes(c);
+            for &p in positions {
+                let p = p as usize;
+                let context = context_of(tables, before, levels, p, 0, w);
+                let (code, len) = codes[context].code(levels[p]);
+                bits.write(code, u32::from(len));
+            }
         }
         bits.finish()
     }

@@ -73,24 +73,54 @@ pub fn priority_order(saliency: &SaliencyMap, channels: usize, h: usize, w: usiz
 
 /// The buffers of [`priority_order`] and [`neighbours_sent_before`], kept by an encoder that
 /// codes many frames so that, once frames stop growing, computing both allocates nothing.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct OrderScratch {
     /// The latest [`Self::fill_order`] result.
     pub order: Vec<u32>,
     /// The latest [`Self::fill_neighbours`] result.
     pub neighbours: Vec<u8>,
     grouped: Vec<u32>,
+    group_start: [usize; SALIENCY_MAX as usize + 2],
     pairs: Vec<(u32, usize, usize)>,
     cell_saliency: Vec<u8>,
 }
 
+impl Default for OrderScratch {
+    fn default() -> Self {
+        Self {
+            order: Vec::new(),
+            neighbours: Vec::new(),
+            grouped: Vec::new(),
+            group_start: [0; SALIENCY_MAX as usize + 2],
+            pairs: Vec::new(),
+            cell_saliency: Vec::new(),
+        }
+    }
+}
+
 impl OrderScratch {
-    /// Sets [`Self::order`] to [`priority_order`]`(saliency, channels, h, w)`.
+    /// Sets [`Self::order`] to [`priority_order`]`(saliency, channels, h, w)`: the
+    /// [`Self::runs`] of [`Self::fill_runs`], each position offset by its channel's plane.
     pub fn fill_order(&mut self, saliency: &SaliencyMap, channels: usize, h: usize, w: usize) {
+        self.fill_runs(saliency, channels, h, w);
+        let plane = h * w;
+        let mut order = std::mem::take(&mut self.order);
+        order.clear();
+        order.reserve(channels * plane);
+        for (c, positions) in self.runs() {
+            let base = (c * plane) as u32;
+            order.extend(positions.iter().map(|&p| base + p));
+        }
+        self.order = order;
+    }
+
+    /// Computes the priority order as runs (see [`Self::runs`]) without writing it out.
+    pub fn fill_runs(&mut self, saliency: &SaliencyMap, channels: usize, h: usize, w: usize) {
         let plane = h * w;
         let (rows, cols) = (cell_bounds(h), cell_bounds(w));
         // Counting sort of the positions by saliency value.
-        let mut group_start = [0usize; SALIENCY_MAX as usize + 2];
+        let group_start = &mut self.group_start;
+        group_start.fill(0);
         for gy in 0..GRID {
             for gx in 0..GRID {
                 let area = (rows[gy + 1] - rows[gy]) * (cols[gx + 1] - cols[gx]);
@@ -100,7 +130,7 @@ impl OrderScratch {
         for s in 1..group_start.len() {
             group_start[s] += group_start[s - 1];
         }
-        let mut next = group_start;
+        let mut next = *group_start;
         let grouped = &mut self.grouped;
         grouped.clear();
         grouped.resize(plane, 0);
@@ -126,17 +156,17 @@ impl OrderScratch {
                 .filter(|&(_, _, s)| group_start[s + 1] > group_start[s]),
         );
         pairs.sort_unstable_by_key(|&(p, c, _)| (std::cmp::Reverse(p), c));
-        let order = &mut self.order;
-        order.clear();
-        order.reserve(channels * plane);
-        for &(_, c, s) in pairs.iter() {
-            let base = (c * plane) as u32;
-            order.extend(
-                grouped[group_start[s]..group_start[s + 1]]
-                    .iter()
-                    .map(|&i| base + i),
-            );
-        }
+    }
+
+    /// The order of the last [`Self::fill_runs`] as runs of one channel: (channel, positions
+    /// `y * w + x` in the plane), the runs and the positions within each in the order sent.
+    pub fn runs(&self) -> impl Iterator<Item = (usize, &[u32])> {
+        self.pairs.iter().map(|&(_, c, s)| {
+            (
+                c,
+                &self.grouped[self.group_start[s]..self.group_start[s + 1]],
+            )
+        })
     }
 
     /// Sets [`Self::neighbours`] to [`neighbours_sent_before`]`(saliency, h, w)`.

@@ -191,6 +191,12 @@ impl CodecTables {
         &self.quantizer
     }
 
+    /// The codes of `channel`, by context.
+    #[inline]
+    pub fn channel_codes(&self, channel: usize) -> &[HuffmanCode] {
+        &self.codes[channel * self.contexts..][..self.contexts]
+    }
+
     /// The code of `channel` in `context` (0 with version 1 tables).
     #[inline]
     pub fn code(&self, channel: usize, context: usize) -> &HuffmanCode {
