@@ -176,8 +176,7 @@ pub struct Encoder {
 /// Writes a packed frame into the three planes of `input` (`pw` x `ph` each, `pw >= w`,
 /// `ph >= h`), each byte mapped through its channel's `table` (the network's input value per
 /// byte), replicating the last column and row into the padding (cheaper to code than black).
-/// `BPP` is the bytes per pixel, a constant so the row loop is specialised. One plane at a time:
-/// one output stream per loop is ~25 % faster than writing all three per pixel.
+/// `BPP` is the bytes per pixel, a constant so the row loop is specialised.
 fn fill_planes<const BPP: usize>(
     image: &ImageRef<'_>,
     offsets: [usize; 3],
@@ -187,18 +186,30 @@ fn fill_planes<const BPP: usize>(
     ph: usize,
 ) {
     let (w, h) = (image.width as usize, image.height as usize);
-    for ((plane, offset), table) in input.chunks_exact_mut(pw * ph).zip(offsets).zip(table) {
-        for y in 0..h {
-            let bytes = image.data[y * image.stride + offset..][..(w - 1) * BPP + 1]
-                .iter()
-                .step_by(BPP);
-            let row = &mut plane[y * pw..][..pw];
-            for (value, &byte) in row.iter_mut().zip(bytes) {
-                *value = table[usize::from(byte)];
-            }
+    let (red, rest) = input.split_at_mut(pw * ph);
+    let (green, blue) = rest.split_at_mut(pw * ph);
+    for y in 0..h {
+        let pixels = image.data[y * image.stride..][..w * BPP].chunks_exact(BPP);
+        let rows = (
+            &mut red[y * pw..][..pw],
+            &mut green[y * pw..][..pw],
+            &mut blue[y * pw..][..pw],
+        );
+        for (((px, r), g), b) in pixels
+            .zip(rows.0.iter_mut())
+            .zip(rows.1.iter_mut())
+            .zip(rows.2.iter_mut())
+        {
+            *r = table[0][usize::from(px[offsets[0]])];
+            *g = table[1][usize::from(px[offsets[1]])];
+            *b = table[2][usize::from(px[offsets[2]])];
+        }
+        for row in [rows.0, rows.1, rows.2] {
             let last = row[w - 1];
             row[w..].fill(last);
         }
+    }
+    for plane in [red, green, blue] {
         for y in h..ph {
             plane.copy_within((h - 1) * pw..h * pw, y * pw);
         }
