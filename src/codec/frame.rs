@@ -14,20 +14,19 @@ use super::order::{
 use super::saliency::{self, SaliencyMap};
 use super::tables::{CodecTables, DOWNSAMPLE};
 
-/// The context of the value at latent `index` (in a plane starting at `plane_start`) from the
-/// levels by latent index of the values sent before it.
+/// The context of the value at position `p` (`y * w + x`) of a channel whose levels by position
+/// are `plane_levels`, from [`neighbours_sent_before`]'s flags `before`.
 #[inline]
 fn context_of(
     tables: &CodecTables,
     before: &[u8],
-    levels_by_index: &[u8],
-    index: usize,
-    plane_start: usize,
+    plane_levels: &[u8],
+    p: usize,
     w: usize,
 ) -> usize {
-    let flags = before[index - plane_start];
-    let left = (flags & LEFT_BEFORE != 0).then(|| levels_by_index[index - 1]);
-    let up = (flags & UP_BEFORE != 0).then(|| levels_by_index[index - w]);
+    let flags = before[p];
+    let left = (flags & LEFT_BEFORE != 0).then(|| plane_levels[p - 1]);
+    let up = (flags & UP_BEFORE != 0).then(|| plane_levels[p - w]);
     tables.context(left, up)
 }
 
@@ -152,7 +151,7 @@ impl FrameEncoder {
             let codes = tables.channel_codes(c);
             for &p in positions {
                 let p = p as usize;
-                let context = context_of(tables, before, levels, p, 0, w);
+                let context = context_of(tables, before, levels, p, w);
                 let (code, len) = codes[context].code(levels[p]);
                 bits.write(code, u32::from(len));
             }
@@ -268,11 +267,14 @@ pub fn decode_frame(
     frame.status = FrameStatus::Complete;
     for &index in &order[..wanted] {
         let c = channel_of.of(index);
-        let index = index as usize;
-        let context = context_of(tables, &before, &levels_by_index, index, c * plane, w);
+        let (plane_levels, p) = (
+            &mut levels_by_index[c * plane..][..plane],
+            index as usize - c * plane,
+        );
+        let context = context_of(tables, &before, plane_levels, p, w);
         match tables.code(c, context).decode(&mut bits) {
             Some(level) => {
-                levels_by_index[index] = level;
+                plane_levels[p] = level;
                 frame.levels.push(level);
             }
             None => {
