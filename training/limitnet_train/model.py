@@ -23,10 +23,12 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class Encoder(nn.Module):
-    def __init__(self):
+    """The paper's encoder; `conv1`, `conv2` replace its first two layers (see LiteEncoder)."""
+
+    def __init__(self, conv1=None, conv2=None):
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 16, 7, stride=2, padding=3)
-        self.conv2 = nn.Conv2d(16, 16, 5, stride=4, padding=1)
+        self.conv1 = conv1 or nn.Conv2d(3, 16, 7, stride=2, padding=3)
+        self.conv2 = conv2 or nn.Conv2d(16, 16, 5, stride=4, padding=1)
         self.conv3 = nn.Conv2d(16, CHANNELS, 3, stride=1, padding=1)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
@@ -38,9 +40,9 @@ class Encoder(nn.Module):
         return F.relu(self.conv3(x))
 
 
-class LiteEncoder(nn.Module):
-    """A cheaper stem for the encoder-cost bar (issue 5): 4x4 patches (stride 4), then a strided
-    3x3, then the paper's last layer, so the same 12 x H/8 x W/8 latent (H, W multiples of 8).
+class LiteEncoder(Encoder):
+    """A cheaper stem for the encoder-cost target: 4x4 patches (stride 4), then a strided 3x3,
+    then the paper's last layer, so the same 12 x H/8 x W/8 latent (H, W multiples of 8).
 
     The paper's first layer (3->16 k7 s2, 29.5 M MAC at 224x224) alone costs ~2x jpegenc's whole
     frame on a desktop core; this stem is 2.4 M + 1.8 M MAC. Every layer reads a disjoint or
@@ -48,18 +50,7 @@ class LiteEncoder(nn.Module):
     """
 
     def __init__(self, stem=16):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, stem, 4, stride=4)
-        self.conv2 = nn.Conv2d(stem, 16, 3, stride=2, padding=1)
-        self.conv3 = nn.Conv2d(16, CHANNELS, 3, stride=1, padding=1)
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
-
-    def forward(self, rgb01):
-        x = (rgb01 - self.mean) / self.std
-        x = F.relu(self.conv1(x))
-        x = F.relu(self.conv2(x))
-        return F.relu(self.conv3(x))
+        super().__init__(nn.Conv2d(3, stem, 4, stride=4), nn.Conv2d(stem, 16, 3, stride=2, padding=1))
 
 
 class LiteSaliencyBranch(nn.Module):

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from .data import DevicePhotoSet, PhotoSet
-from .model import CHANNELS, LimitNet, keep_mask, pool_saliency, priority_keys
+from .model import CHANNELS, IMAGENET_MEAN, IMAGENET_STD, LimitNet, keep_mask, pool_saliency, priority_keys
 
 
 def log(fh, msg):
@@ -103,8 +103,8 @@ def load_teacher(path=None):
 
 
 def imagenet_norm(x):
-    mean = torch.tensor([0.485, 0.456, 0.406], device=x.device).view(1, 3, 1, 1)
-    std = torch.tensor([0.229, 0.224, 0.225], device=x.device).view(1, 3, 1, 1)
+    mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
     return (x - mean) / std
 
 
@@ -182,10 +182,11 @@ def main():
     val_imgs = val.center_crops(224)[:24].to(device)
     log(fh, f"train photos {len(train)}, val photos {len(val)}, device {device}")
     teacher = None
-    generator = None
+    # Where crops come from: the CPU sampler takes the Python rng, the device one a generator.
+    crop_source = rng
     if device.type != "cpu" or args.device_sampler:
         train = DevicePhotoSet(train, device)
-        generator = torch.Generator(device).manual_seed(1234)
+        crop_source = torch.Generator(device).manual_seed(1234)
 
     def mirror():
         if args.mirror:
@@ -211,8 +212,10 @@ def main():
         if opt_state is not None and opt_state.get("phase") == phase:
             opt.load_state_dict(opt_state["state"])
         opt_state = None
-        # On a device every training photo has its label (the set is built once, labels or not).
-        phase_set = train if phase != 2 or generator is not None else PhotoSet(args.data, "train", need_saliency=True)
+        # The device set is built once from every training photo: one without a label would
+        # train phase 2 towards an empty map (every training photo has one, training/DATA.md).
+        device_set = isinstance(train, DevicePhotoSet)
+        phase_set = train if phase != 2 or device_set else PhotoSet(args.data, "train", need_saliency=True)
         if phase == 3 and teacher is None:
             teacher = load_teacher(args.teacher).to(device, memory_format=torch.channels_last)
         crop = args.crop3 if phase == 3 else args.crop
@@ -227,10 +230,7 @@ def main():
             for g in opt.param_groups:
                 g["lr"] = g["base_lr"] * decay
             model.train()
-            if generator is not None:
-                images, sal_label = phase_set.sample(batch, crop, generator)
-            else:
-                images, sal_label = phase_set.sample(batch, crop, rng)
+            images, sal_label = phase_set.sample(batch, crop, crop_source)
             images = images.contiguous(memory_format=torch.channels_last)
             rec, sal = forward(model, images, phase, rng=rng, amp=amp)
             mse = F.mse_loss(rec, images)
