@@ -288,7 +288,7 @@ pub fn decode_frame(
     Ok(frame)
 }
 
-fn write_leb128(out: &mut Vec<u8>, mut v: u64) {
+pub(crate) fn write_leb128(out: &mut Vec<u8>, mut v: u64) {
     loop {
         let byte = (v & 0x7f) as u8;
         v >>= 7;
@@ -304,7 +304,7 @@ fn write_leb128(out: &mut Vec<u8>, mut v: u64) {
 const MAX_COUNT_BYTES: usize = 5;
 
 /// (value, bytes used); `None` if the input ends inside the number or it is over 5 bytes.
-fn read_leb128(data: &[u8]) -> Option<(u64, usize)> {
+pub(crate) fn read_leb128(data: &[u8]) -> Option<(u64, usize)> {
     let mut v = 0u64;
     for (i, &b) in data.iter().enumerate().take(MAX_COUNT_BYTES) {
         v |= u64::from(b & 0x7f) << (7 * i);

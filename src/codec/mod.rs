@@ -7,6 +7,7 @@ pub mod container;
 pub mod frame;
 pub mod huffman;
 pub mod order;
+pub mod packet;
 pub mod quant;
 pub mod saliency;
 pub mod tables;
