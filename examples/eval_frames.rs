@@ -71,6 +71,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let opts = DecodeOptions {
                 percentage: 100.0,
                 max_bytes: budget,
+                ..Default::default()
             };
             let (image, _) = decoder.decode(&params, &frame.data, &opts)?;
             let dir = Path::new(output).join(budget.to_string());

@@ -89,6 +89,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 DecodeOptions {
                     percentage: p,
                     max_bytes: 0,
+                    ..Default::default()
                 },
             )
         })
@@ -99,6 +100,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             DecodeOptions {
                 percentage: 100.0,
                 max_bytes: b,
+                ..Default::default()
             },
         )
     }));

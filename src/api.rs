@@ -19,6 +19,7 @@
 use std::sync::Arc;
 
 use crate::codec::quant::round_to_u8;
+use crate::codec::packet::{self, PacketStats};
 use crate::codec::{self, DecodedFrame, FrameError, FrameStatus, SaliencyMap, StreamParams};
 use crate::model::{DecoderSession, EncoderSession, ModelBundle};
 
@@ -299,12 +300,45 @@ impl Encoder {
     }
 }
 
+/// How the bytes handed to the decoder are laid out (the caps' `stream-format`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum StreamFormat {
+    /// One frame, or any prefix of one (`stream-format=frame`, the default).
+    #[default]
+    Frame,
+    /// The packets of one frame that arrived, in any order, each preceded by its length as u16
+    /// little-endian (`stream-format=packets`, from `limitnetdepay`; docs/bitstream.md "Packets").
+    Packets,
+}
+
+impl StreamFormat {
+    /// The caps field value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Frame => "frame",
+            Self::Packets => "packets",
+        }
+    }
+
+    /// From the caps field value (absent: a frame).
+    pub fn from_caps_value(value: Option<&str>) -> Option<Self> {
+        match value {
+            None | Some("frame") => Some(Self::Frame),
+            Some("packets") => Some(Self::Packets),
+            Some(_) => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct DecodeOptions {
     /// Decode only the first `percentage` % of latent values, 0..=100.
     pub percentage: f64,
-    /// Use only the first `max_bytes` bytes of the frame (0: all).
+    /// Use only the first `max_bytes` bytes of the frame (0: all); of a packet set, only the
+    /// packets that end within its first `max_bytes` bytes (the length fields not counted).
     pub max_bytes: usize,
+    /// What the data is: a frame (prefix) or a packet set.
+    pub format: StreamFormat,
 }
 
 impl Default for DecodeOptions {
@@ -312,6 +346,7 @@ impl Default for DecodeOptions {
         Self {
             percentage: 100.0,
             max_bytes: 0,
+            format: StreamFormat::Frame,
         }
     }
 }
@@ -330,6 +365,8 @@ pub struct DecodeReport {
     pub saliency: Option<SaliencyMap>,
     /// Set when the frame is not of this stream: nothing of it was used.
     pub rejected: Option<FrameError>,
+    /// For a packet set: which packets were used and how many were dropped.
+    pub packets: Option<PacketStats>,
 }
 
 /// Decodes frames of one bundle (one ONNX session, buffers reused).
@@ -353,25 +390,56 @@ impl Decoder {
         &self.bundle
     }
 
-    /// Only the entropy decoding, no network: which values (a prefix of) `data` gives.
+    /// Only the entropy decoding, no network: which values (a prefix of) `data` gives, the
+    /// bytes used and, for a packet set, what became of its packets.
     pub fn decode_values(
         &self,
         params: &StreamParams,
         data: &[u8],
         options: &DecodeOptions,
-    ) -> (Result<DecodedFrame, FrameError>, usize) {
-        let used = if options.max_bytes > 0 {
-            data.len().min(options.max_bytes)
-        } else {
-            data.len()
-        };
+    ) -> (
+        Result<DecodedFrame, FrameError>,
+        usize,
+        Option<PacketStats>,
+    ) {
         let (lh, lw) = params.latent_dims();
         let total = self.bundle.tables.channels() * lh * lw;
         let max_values = codec::values_for_percentage(total, options.percentage);
-        (
-            codec::decode_frame(&self.bundle.tables, params, &data[..used], max_values),
-            used,
-        )
+        let tables = &self.bundle.tables;
+        match options.format {
+            StreamFormat::Frame => {
+                let used = if options.max_bytes > 0 {
+                    data.len().min(options.max_bytes)
+                } else {
+                    data.len()
+                };
+                let frame = codec::decode_frame(tables, params, &data[..used], max_values);
+                (frame, used, None)
+            }
+            StreamFormat::Packets => {
+                let limit = if options.max_bytes > 0 {
+                    options.max_bytes
+                } else {
+                    usize::MAX
+                };
+                let mut used = 0;
+                let packets: Vec<&[u8]> = packet::packets_of_set(data)
+                    .take_while(|p| {
+                        used += p.len();
+                        used <= limit
+                    })
+                    .collect();
+                let used = packets.iter().map(|p| p.len()).sum();
+                let cut_short = usize::from(!packet::set_is_whole(data));
+                match packet::decode_packets(tables, params, packets.iter().copied(), max_values) {
+                    Ok((frame, mut stats)) => {
+                        stats.dropped += cut_short;
+                        (Ok(frame), used, Some(stats))
+                    }
+                    Err(e) => (Err(e), used, None),
+                }
+            }
+        }
     }
 
     /// The checks shared by every decode into a caller's buffer.
@@ -404,7 +472,7 @@ impl Decoder {
     ) -> DecodeReport {
         let (lh, lw) = params.latent_dims();
         let total = self.bundle.tables.channels() * lh * lw;
-        let (frame, used) = self.decode_values(params, data, options);
+        let (frame, used, packets) = self.decode_values(params, data, options);
         match frame {
             Ok(frame) => {
                 if let Some(latent) = latent {
@@ -419,6 +487,7 @@ impl Decoder {
                     bytes: used,
                     saliency: frame.saliency,
                     rejected: None,
+                    packets,
                 }
             }
             Err(e) => {
@@ -434,6 +503,7 @@ impl Decoder {
                     bytes: used,
                     saliency: None,
                     rejected: Some(e),
+                    packets,
                 }
             }
         }

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use gst::glib;
 use gst::prelude::*;
 
-use crate::api::Error;
+use crate::api::{Error, StreamFormat};
+use crate::codec::StreamParams;
 use crate::model::ModelBundle;
 
 /// Media type of a `.lnet` file (limitnetmux output, limitnetparse input).
@@ -18,6 +19,65 @@ pub const DEFAULT_MAX_BYTES: u32 = 0;
 
 /// Media type of a LimitNet stream; fields: width, height, framerate, model-id.
 pub const CAPS_NAME: &str = "image/x-limitnet";
+
+/// RTP `encoding-name` of LimitNet packets (docs/rtp-payload.md).
+pub const RTP_ENCODING_NAME: &str = "X-LIMITNET";
+
+/// The stream parameters and format of `image/x-limitnet` caps, or the name of the field they
+/// lack (or hold a value of that is not understood).
+pub fn stream_params(caps: &gst::CapsRef) -> Result<(StreamParams, StreamFormat), &'static str> {
+    let s = caps.structure(0).ok_or("structure")?;
+    let format = StreamFormat::from_caps_value(s.get::<&str>("stream-format").ok())
+        .ok_or("known stream-format")?;
+    let dimension = |name: &'static str| {
+        s.get::<i32>(name)
+            .ok()
+            .and_then(|v| u32::try_from(v).ok())
+            .ok_or(name)
+    };
+    let params = StreamParams {
+        width: dimension("width")?,
+        height: dimension("height")?,
+        model_id: s
+            .get::<&str>("model-id")
+            .map_err(|_| "model-id")?
+            .to_string(),
+    };
+    Ok((params, format))
+}
+
+/// The codec tables of a stream of model `model_id`: the `model` property's bundle (which must
+/// be that model), else the compiled-in bundle with that id.
+pub fn bundle_for_stream(
+    model_id: &str,
+    model: Option<&Path>,
+) -> Result<Arc<ModelBundle>, gst::ErrorMessage> {
+    if model.is_some() {
+        let bundle = load_bundle(model)?;
+        if bundle.id != model_id {
+            return Err(gst::error_msg!(
+                gst::StreamError::WrongType,
+                [
+                    "Stream encoded with model {} but the model property names model {} ({})",
+                    model_id,
+                    bundle.id,
+                    bundle.name
+                ]
+            ));
+        }
+        return Ok(bundle);
+    }
+    ModelBundle::embedded_with_id(model_id).ok_or_else(|| {
+        gst::error_msg!(
+            gst::StreamError::WrongType,
+            [
+                "Stream of model {} is not one of the compiled-in bundles ({}): set the model property to its bundle directory",
+                model_id,
+                ModelBundle::embedded_names().collect::<Vec<_>>().join(", ")
+            ]
+        )
+    })
+}
 
 /// Loads the bundle of the `model` property (or the embedded one) as an element error.
 pub fn load_bundle(path: Option<&Path>) -> Result<Arc<ModelBundle>, gst::ErrorMessage> {

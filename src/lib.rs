@@ -12,13 +12,15 @@ pub mod codec;
 mod elements;
 pub mod limitnetdec;
 pub mod limitnetenc;
+pub mod limitnetdepay;
 pub mod limitnetmux;
 pub mod limitnetparse;
+pub mod limitnetpay;
 pub mod model;
 
 pub use api::{
     DecodeOptions, DecodeReport, Decoder, EncodeOptions, EncodedFrame, Encoder, Error, ImageRef,
-    PixelLayout, frame_budget,
+    PixelLayout, StreamFormat, frame_budget,
 };
 pub use codec::StreamParams;
 pub use model::ModelBundle;
@@ -28,6 +30,8 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     limitnetdec::register(plugin)?;
     limitnetmux::register(plugin)?;
     limitnetparse::register(plugin)?;
+    limitnetpay::register(plugin)?;
+    limitnetdepay::register(plugin)?;
     // So that decodebin finds limitnetparse ! limitnetdec for .lnet files.
     let caps = gst::Caps::new_empty_simple(elements::FILE_CAPS_NAME);
     gst::TypeFind::register(

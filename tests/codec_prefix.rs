@@ -118,12 +118,13 @@ fn percentage_and_max_bytes_are_prefixes_of_the_full_frame() {
     assert_eq!(p.levels[..], f.levels[..p.levels.len()]);
     // The decoder's own percentage limit gives the same values from the full frame.
     let dec = Decoder::new(enc.bundle().clone(), 1).unwrap();
-    let (limited, _) = dec.decode_values(
+    let (limited, _, _) = dec.decode_values(
         &params,
         &full,
         &DecodeOptions {
             percentage: 20.0,
             max_bytes: 0,
+            ..Default::default()
         },
     );
     assert_eq!(limited.unwrap().levels, p.levels);

@@ -6,11 +6,11 @@ use gst::subclass::prelude::*;
 use gst_video::prelude::*;
 use gst_video::subclass::prelude::*;
 
-use crate::api::{DecodeOptions, Decoder, MAX_DIMENSION};
+use crate::api::{DecodeOptions, Decoder, MAX_DIMENSION, StreamFormat};
 use crate::codec::{FrameStatus, StreamParams};
 use crate::elements::{
     CAPS_NAME, DEFAULT_MAX_BYTES, DEFAULT_PERCENTAGE, load_bundle, max_bytes_property,
-    model_property, percentage_property, threads_property,
+    model_property, percentage_property, stream_params, threads_property,
 };
 use crate::limitnetdec::DecoderOutput;
 
@@ -48,7 +48,7 @@ impl Default for Settings {
 struct State {
     decoder: Decoder,
     /// From the sink caps (set_format).
-    stream: Option<(StreamParams, gst_video::VideoInfo)>,
+    stream: Option<(StreamParams, StreamFormat, gst_video::VideoInfo)>,
 }
 
 #[derive(Default)]
@@ -135,7 +135,7 @@ impl ElementImpl for LimitNetDec {
             let sink = gst::Caps::builder(CAPS_NAME)
                 .field("width", gst::IntRange::new(1, max))
                 .field("height", gst::IntRange::new(1, max))
-                .build();
+                .build(); // stream-format: frame (or absent) or packets, read in set_format
             let src = gst_video::VideoCapsBuilder::new()
                 .format(gst_video::VideoFormat::Rgb)
                 .width_range(1..=max)
@@ -145,25 +145,6 @@ impl ElementImpl for LimitNetDec {
         });
         TEMPLATES.as_ref()
     }
-}
-
-/// The stream parameters of `image/x-limitnet` caps, or the name of the field they lack.
-fn stream_params(caps: &gst::CapsRef) -> Result<StreamParams, &'static str> {
-    let s = caps.structure(0).ok_or("structure")?;
-    let dimension = |name: &'static str| {
-        s.get::<i32>(name)
-            .ok()
-            .and_then(|v| u32::try_from(v).ok())
-            .ok_or(name)
-    };
-    Ok(StreamParams {
-        width: dimension("width")?,
-        height: dimension("height")?,
-        model_id: s
-            .get::<&str>("model-id")
-            .map_err(|_| "model-id")?
-            .to_string(),
-    })
 }
 
 impl VideoDecoderImpl for LimitNetDec {
@@ -199,7 +180,7 @@ impl VideoDecoderImpl for LimitNetDec {
         let caps = input
             .caps()
             .ok_or_else(|| gst::loggable_error!(CAT, "no caps"))?;
-        let params = stream_params(caps).map_err(|missing| {
+        let (params, format) = stream_params(caps).map_err(|missing| {
             // The template lets such caps through; say why they are refused.
             gst::element_imp_error!(
                 self,
@@ -244,14 +225,15 @@ impl VideoDecoderImpl for LimitNetDec {
         gst::debug!(
             CAT,
             imp = self,
-            "stream {}x{} model {}, latent {:?}",
+            "stream {}x{} model {}, latent {:?}, {:?}",
             params.width,
             params.height,
             params.model_id,
-            params.latent_dims()
+            params.latent_dims(),
+            format
         );
         if let Some(st) = self.state.lock().unwrap().as_mut() {
-            st.stream = Some((params, info));
+            st.stream = Some((params, format, info));
         }
         Ok(())
     }
@@ -261,9 +243,10 @@ impl VideoDecoderImpl for LimitNetDec {
         mut frame: gst_video::VideoCodecFrame,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let settings = self.settings.lock().unwrap().clone();
-        let options = DecodeOptions {
+        let mut options = DecodeOptions {
             percentage: settings.percentage,
             max_bytes: settings.max_bytes as usize,
+            ..DecodeOptions::default()
         };
         // Output buffer first (it may block on downstream), then decode straight into it.
         self.obj().allocate_output_frame(&mut frame, None)?;
@@ -272,7 +255,9 @@ impl VideoDecoderImpl for LimitNetDec {
         let report = {
             let mut guard = self.state.lock().unwrap();
             let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
-            let (params, info) = state.stream.as_ref().ok_or(gst::FlowError::NotNegotiated)?;
+            let (params, format, info) =
+                state.stream.as_ref().ok_or(gst::FlowError::NotNegotiated)?;
+            options.format = *format;
             let output = frame.output_buffer_mut().ok_or(gst::FlowError::Error)?;
             let mut vframe = gst_video::VideoFrameRef::from_buffer_ref_writable(output, info)
                 .map_err(|_| {
@@ -316,6 +301,28 @@ impl VideoDecoderImpl for LimitNetDec {
             report.total_values,
             report.status
         );
+        if let Some(packets) = &report.packets {
+            gst::log!(
+                CAT,
+                imp = self,
+                "frame {}: {} header and {} values packets used, {} dropped",
+                frame.system_frame_number(),
+                packets.header_packets,
+                packets.values_packets,
+                packets.dropped
+            );
+            if packets.dropped > 0 {
+                gst::element_imp_warning!(
+                    self,
+                    gst::StreamError::Decode,
+                    [
+                        "Frame {}: {} packets were damaged, of another frame or cut short and were not used",
+                        frame.system_frame_number(),
+                        packets.dropped
+                    ]
+                );
+            }
+        }
         let empty = match settings.output {
             DecoderOutput::Image => "the empty-latent image",
             DecoderOutput::Saliency => "black",
@@ -336,9 +343,10 @@ impl VideoDecoderImpl for LimitNetDec {
                 self,
                 gst::StreamError::Decode,
                 [
-                    "Frame {} has only {} bytes, less than its header and saliency map; output is {}",
+                    "Frame {} has only {} bytes, less than its header and saliency map{}; output is {}",
                     frame.system_frame_number(),
                     map.len(),
+                    if options.format == StreamFormat::Packets { " (no header packet arrived)" } else { "" },
                     empty
                 ]
             );

@@ -78,6 +78,15 @@ impl ModelBundle {
         Some(EMBEDDED[i].clone())
     }
 
+    /// The compiled-in bundle whose id is `id` (a stream's `model-id`), if any is usable.
+    pub fn embedded_with_id(id: &str) -> Option<Arc<Self>> {
+        EMBEDDED
+            .iter()
+            .flatten()
+            .find(|bundle| bundle.id == id)
+            .cloned()
+    }
+
     /// Loads a bundle directory.
     pub fn from_dir(dir: &Path) -> Result<Self, String> {
         let read = |f: &str| {
