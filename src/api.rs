@@ -18,8 +18,9 @@
 
 use std::sync::Arc;
 
-use crate::codec::quant::round_to_u8;
+pub use crate::codec::packet::Concealment;
 use crate::codec::packet::{self, PacketStats};
+use crate::codec::quant::round_to_u8;
 use crate::codec::{self, DecodedFrame, FrameError, FrameStatus, SaliencyMap, StreamParams};
 use crate::model::{DecoderSession, EncoderSession, ModelBundle};
 
@@ -339,6 +340,8 @@ pub struct DecodeOptions {
     pub max_bytes: usize,
     /// What the data is: a frame (prefix) or a packet set.
     pub format: StreamFormat,
+    /// What a packet set's lost values become (docs/bitstream.md "Packets").
+    pub concealment: Concealment,
 }
 
 impl Default for DecodeOptions {
@@ -347,6 +350,7 @@ impl Default for DecodeOptions {
             percentage: 100.0,
             max_bytes: 0,
             format: StreamFormat::Frame,
+            concealment: Concealment::Interpolate,
         }
     }
 }
@@ -397,11 +401,7 @@ impl Decoder {
         params: &StreamParams,
         data: &[u8],
         options: &DecodeOptions,
-    ) -> (
-        Result<DecodedFrame, FrameError>,
-        usize,
-        Option<PacketStats>,
-    ) {
+    ) -> (Result<DecodedFrame, FrameError>, usize, Option<PacketStats>) {
         let (lh, lw) = params.latent_dims();
         let total = self.bundle.tables.channels() * lh * lw;
         let max_values = codec::values_for_percentage(total, options.percentage);
@@ -478,6 +478,17 @@ impl Decoder {
                 if let Some(latent) = latent {
                     latent.resize(total, 0.0);
                     frame.fill_latent(&self.bundle.tables, latent);
+                    if options.format == StreamFormat::Packets {
+                        let max_values = codec::values_for_percentage(total, options.percentage);
+                        packet::conceal_holes(
+                            &frame,
+                            lh,
+                            lw,
+                            max_values,
+                            options.concealment,
+                            latent,
+                        );
+                    }
                 }
                 DecodeReport {
                     status: frame.status,

@@ -11,16 +11,16 @@ pub mod api;
 pub mod codec;
 mod elements;
 pub mod limitnetdec;
-pub mod limitnetenc;
 pub mod limitnetdepay;
+pub mod limitnetenc;
 pub mod limitnetmux;
 pub mod limitnetparse;
 pub mod limitnetpay;
 pub mod model;
 
 pub use api::{
-    DecodeOptions, DecodeReport, Decoder, EncodeOptions, EncodedFrame, Encoder, Error, ImageRef,
-    PixelLayout, StreamFormat, frame_budget,
+    Concealment, DecodeOptions, DecodeReport, Decoder, EncodeOptions, EncodedFrame, Encoder, Error,
+    ImageRef, PixelLayout, StreamFormat, frame_budget,
 };
 pub use codec::StreamParams;
 pub use model::ModelBundle;

@@ -91,6 +91,78 @@ fn frame_seeds(encoder: &mut Encoder) -> Vec<u8> {
     payload_sample
 }
 
+/// `packets` target seeds: `width - 1 | height - 1 | value limit | packet set`, the packets of
+/// real frames of the default model (whose tables the target decodes with), whole, with
+/// packets lost, reordered and duplicated.
+fn packets_seeds(encoder: &mut Encoder) {
+    use gstlimitnet::codec::packet::{self, PacketOptions};
+    let dir = seed_dir("packets");
+    let tables = &encoder.bundle().tables.clone();
+    for (photo, w, h) in [
+        ("coffee-224.png", 224, 224),
+        ("astronaut-224.png", 64, 48),
+        ("chelsea-224.png", 13, 7),
+    ] {
+        let frame = encode(encoder, photo, w, h, 100.0);
+        let real = encoder.stream_params(w, h);
+        let decoded = gstlimitnet::codec::decode_frame(tables, &real, &frame, usize::MAX).unwrap();
+        let params = StreamParams {
+            width: w,
+            height: h,
+            model_id: FRAME_TARGET_MODEL_ID.into(),
+        };
+        let mut levels =
+            vec![0u8; decoded.channels * params.latent_dims().0 * params.latent_dims().1];
+        for (&i, &q) in decoded.order.iter().zip(&decoded.levels) {
+            levels[i as usize] = q;
+        }
+        let selectors = [(w - 1) as u8, (h - 1) as u8];
+        for (interleave, max_packet) in [(1, 51), (8, 222)] {
+            let options = PacketOptions {
+                max_packet,
+                interleave,
+                ..PacketOptions::default()
+            };
+            let packets = packet::packetize(
+                tables,
+                &params,
+                decoded.saliency.as_ref().unwrap(),
+                &levels,
+                decoded.levels.len(),
+                &options,
+            )
+            .unwrap();
+            let set_of = |chosen: &mut dyn Iterator<Item = &Vec<u8>>| {
+                let mut set = Vec::new();
+                for p in chosen {
+                    packet::push_to_set(&mut set, p);
+                }
+                set
+            };
+            let name = format!("{photo}-{w}x{h}-{max_packet}-g{interleave}");
+            write(
+                &dir,
+                &name,
+                &[&selectors, &[255], &set_of(&mut packets.iter())],
+            );
+            // Every third packet lost, the rest reversed, one duplicated; a 30 % value limit.
+            let mut lossy: Vec<&Vec<u8>> = packets
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| i % 3 != 1)
+                .map(|(_, p)| p)
+                .collect();
+            lossy.reverse();
+            lossy.push(&packets[0]);
+            write(
+                &dir,
+                &format!("{name}-lossy"),
+                &[&selectors, &[77], &set_of(&mut lossy.into_iter())],
+            );
+        }
+    }
+}
+
 /// `container` target seeds: `chunk selector | file`, a real .lnet file and cuts of it.
 fn container_seeds(models: &Path) {
     gst::init().unwrap();
@@ -186,4 +258,5 @@ fn write_fuzz_seeds() {
     container_seeds(&dir);
     tables_seeds(&codec_json, &payload);
     bundle_seeds(&codec_json);
+    packets_seeds(&mut Encoder::new(ModelBundle::embedded().unwrap(), 1).unwrap());
 }

@@ -121,7 +121,11 @@ impl PacketContexts {
     fn context(&self, tables: &CodecTables, index: usize, serial: u32) -> usize {
         let p = index % self.plane;
         let known = |i: usize| (self.coded_in[i] == serial).then(|| self.levels[i]);
-        let left = if p % self.w > 0 { known(index - 1) } else { None };
+        let left = if p % self.w > 0 {
+            known(index - 1)
+        } else {
+            None
+        };
         let up = if p >= self.w {
             known(index - self.w)
         } else {
@@ -333,7 +337,11 @@ fn parse_header_packet(
     if packet.len() != 3 + n + saliency::ENCODED_BYTES {
         return Ok(None);
     }
-    Ok(Some(((byte0 >> FRAME_SHIFT) & FRAME_MASK, count as usize, map)))
+    Ok(Some((
+        (byte0 >> FRAME_SHIFT) & FRAME_MASK,
+        count as usize,
+        map,
+    )))
 }
 
 /// Decodes whatever packets of one frame arrived, in any order, duplicates included. Values not
@@ -465,6 +473,107 @@ pub fn decode_packets<'a>(
     Ok((frame, stats))
 }
 
+/// How [`conceal_holes`] treats values lost from the middle of a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Concealment {
+    /// Lost values stay zero, like values never sent.
+    Zero,
+    /// Lost values take the mean of their known neighbours in the same channel, filled in
+    /// passes from the edges of each hole inwards, then smoothed ([`SMOOTHING_PASSES`]).
+    Interpolate,
+}
+
+/// Passes of neighbour averaging over the concealed values after they are filled in, so that
+/// a hole's fill is smooth rather than copied in from its edges. Chosen on validation frames
+/// (20 frames of the demo clip between the evaluation's, and the 3 test photos): 0 passes
+/// gave 20.10 dB at 20 % loss of 51-byte packets, 20 gave 20.27, 100 gave 20.28.
+pub const SMOOTHING_PASSES: usize = 20;
+
+/// Conceals the values of `frame` lost from the middle of its stream (ranks below the values it
+/// declared and below `max_values` that no packet carried) in `latent` (`C x h x w`, already
+/// filled by [`DecodedFrame::fill_latent`]). Values beyond the declared count stay zero.
+pub fn conceal_holes(
+    frame: &DecodedFrame,
+    h: usize,
+    w: usize,
+    max_values: usize,
+    mode: Concealment,
+    latent: &mut [f32],
+) {
+    let Some(saliency) = &frame.saliency else {
+        return;
+    };
+    let plane = h * w;
+    let channels = frame.channels;
+    let order = priority_order(saliency, channels, h, w);
+    let sent = frame.declared.min(max_values);
+    // 0: not sent (stays zero), 1: received (or concealed), 2: lost.
+    let mut state = vec![0u8; channels * plane];
+    for &index in &order[..sent] {
+        state[index as usize] = 2;
+    }
+    for &index in &frame.order {
+        state[index as usize] = 1;
+    }
+    match mode {
+        Concealment::Zero => {}
+        Concealment::Interpolate => {
+            let holes: Vec<usize> = (0..state.len()).filter(|&i| state[i] == 2).collect();
+            let neighbours = |i: usize| {
+                let p = i % plane;
+                let (y, x) = (p / w, p % w);
+                [
+                    (x > 0).then(|| i - 1),
+                    (x + 1 < w).then(|| i + 1),
+                    (y > 0).then(|| i - w),
+                    (y + 1 < h).then(|| i + w),
+                ]
+            };
+            // Onion peeling: each pass fills the holes next to known values.
+            let mut fill = Vec::new();
+            loop {
+                fill.clear();
+                for &i in &holes {
+                    if state[i] != 2 {
+                        continue;
+                    }
+                    let (mut sum, mut n) = (0.0, 0);
+                    for j in neighbours(i).into_iter().flatten() {
+                        if state[j] == 1 {
+                            sum += latent[j];
+                            n += 1;
+                        }
+                    }
+                    if n > 0 {
+                        fill.push((i, sum / n as f32));
+                    }
+                }
+                if fill.is_empty() {
+                    break;
+                }
+                for &(i, v) in &fill {
+                    latent[i] = v;
+                    state[i] = 1;
+                }
+            }
+            for _ in 0..SMOOTHING_PASSES {
+                for &i in &holes {
+                    let (mut sum, mut n) = (0.0, 0);
+                    for j in neighbours(i).into_iter().flatten() {
+                        if state[j] == 1 {
+                            sum += latent[j];
+                            n += 1;
+                        }
+                    }
+                    if n > 0 {
+                        latent[i] = sum / n as f32;
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// A packet set (`stream-format=packets`, what a depayloader hands the decoder): each packet
 /// preceded by its length as u16 little-endian.
 pub fn push_to_set(set: &mut Vec<u8>, packet: &[u8]) {
@@ -541,9 +650,13 @@ mod tests {
             let packets =
                 packetize(&tables, &params, &map, &levels, levels.len(), &options).unwrap();
             assert!(packets.iter().all(|p| p.len() <= 51));
-            let (frame, stats) =
-                decode_packets(&tables, &params, packets.iter().map(Vec::as_slice), usize::MAX)
-                    .unwrap();
+            let (frame, stats) = decode_packets(
+                &tables,
+                &params,
+                packets.iter().map(Vec::as_slice),
+                usize::MAX,
+            )
+            .unwrap();
             assert_eq!(frame.status, FrameStatus::Complete);
             assert_eq!(frame.levels.len(), levels.len());
             assert_eq!(stats.dropped, 0);
@@ -579,8 +692,7 @@ mod tests {
                 .iter()
                 .map(|p| {
                     let (f, _) =
-                        decode_packets(&tables, &params, [&packets[0][..], p], usize::MAX)
-                            .unwrap();
+                        decode_packets(&tables, &params, [&packets[0][..], p], usize::MAX).unwrap();
                     f.order
                 })
                 .collect();
@@ -614,8 +726,15 @@ mod tests {
     fn cut_frames_and_limits() {
         let tables = tables();
         let (params, map, levels) = frame_of(64, 48, 1);
-        let packets = packetize(&tables, &params, &map, &levels, 100, &PacketOptions::default())
-            .unwrap();
+        let packets = packetize(
+            &tables,
+            &params,
+            &map,
+            &levels,
+            100,
+            &PacketOptions::default(),
+        )
+        .unwrap();
         let (frame, _) =
             decode_packets(&tables, &params, packets.iter().map(Vec::as_slice), 40).unwrap();
         assert_eq!((frame.declared, frame.levels.len()), (100, 40));
@@ -627,8 +746,15 @@ mod tests {
     fn bad_packets_are_dropped() {
         let tables = tables();
         let (params, map, levels) = frame_of(64, 48, 2);
-        let packets = packetize(&tables, &params, &map, &levels, 200, &PacketOptions::default())
-            .unwrap();
+        let packets = packetize(
+            &tables,
+            &params,
+            &map,
+            &levels,
+            200,
+            &PacketOptions::default(),
+        )
+        .unwrap();
         let good = decode_packets(&tables, &params, packets.iter().map(Vec::as_slice), 1000)
             .unwrap()
             .0;

@@ -346,7 +346,11 @@ impl VideoDecoderImpl for LimitNetDec {
                     "Frame {} has only {} bytes, less than its header and saliency map{}; output is {}",
                     frame.system_frame_number(),
                     map.len(),
-                    if options.format == StreamFormat::Packets { " (no header packet arrived)" } else { "" },
+                    if options.format == StreamFormat::Packets {
+                        " (no header packet arrived)"
+                    } else {
+                        ""
+                    },
                     empty
                 ]
             );

@@ -124,7 +124,10 @@ impl RTPBaseDepayloadImpl for LimitNetDepay {
             gst::element_imp_error!(
                 self,
                 gst::StreamError::Format,
-                ["RTP caps {} lack the width, height or model-id of the LimitNet stream (the SDP fmtp parameters limitnetpay sets)", caps]
+                [
+                    "RTP caps {} lack the width, height or model-id of the LimitNet stream (the SDP fmtp parameters limitnetpay sets)",
+                    caps
+                ]
             );
             return Err(gst::loggable_error!(CAT, "incomplete RTP caps"));
         };
@@ -159,7 +162,12 @@ impl RTPBaseDepayloadImpl for LimitNetDepay {
         // A new timestamp ends the previous frame, whose marker packet may have been lost.
         let previous = if new_frame { self.take_pending() } else { None };
         if payload.is_empty() || payload.len() > usize::from(u16::MAX) {
-            gst::warning!(CAT, imp = self, "ignoring a packet of {} bytes", payload.len());
+            gst::warning!(
+                CAT,
+                imp = self,
+                "ignoring a packet of {} bytes",
+                payload.len()
+            );
         } else {
             let mut guard = self.pending.lock().unwrap();
             let pending = guard.get_or_insert_with(|| Pending {

@@ -10,7 +10,9 @@ use gst_rtp::subclass::prelude::*;
 use crate::api::StreamFormat;
 use crate::codec::packet::{self, PacketOptions};
 use crate::codec::{self, StreamParams};
-use crate::elements::{CAPS_NAME, RTP_ENCODING_NAME, bundle_for_stream, model_property, stream_params};
+use crate::elements::{
+    CAPS_NAME, RTP_ENCODING_NAME, bundle_for_stream, model_property, stream_params,
+};
 use crate::model::ModelBundle;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -165,16 +167,22 @@ impl RTPBasePayloadImpl for LimitNetPay {
             gst::element_imp_error!(
                 self,
                 gst::StreamError::Format,
-                ["limitnetpay takes whole frames (from limitnetenc or limitnetparse), not {}", caps]
+                [
+                    "limitnetpay takes whole frames (from limitnetenc or limitnetparse), not {}",
+                    caps
+                ]
             );
             return Err(gst::loggable_error!(CAT, "not frames"));
         }
         let model = self.settings.lock().unwrap().model.clone();
-        let bundle = bundle_for_stream(&params.model_id, model.as_deref().map(PathBuf::from).as_deref())
-            .map_err(|e| {
-                self.post_error_message(e);
-                gst::loggable_error!(CAT, "no bundle for model {}", params.model_id)
-            })?;
+        let bundle = bundle_for_stream(
+            &params.model_id,
+            model.as_deref().map(PathBuf::from).as_deref(),
+        )
+        .map_err(|e| {
+            self.post_error_message(e);
+            gst::loggable_error!(CAT, "no bundle for model {}", params.model_id)
+        })?;
         gst::info!(
             CAT,
             imp = self,

