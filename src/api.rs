@@ -310,6 +310,10 @@ pub enum StreamFormat {
     /// The packets of one frame that arrived, in any order, each preceded by its length as u16
     /// little-endian (`stream-format=packets`, from `limitnetdepay`; docs/bitstream.md "Packets").
     Packets,
+    /// One packet per buffer (`stream-format=packet`, what `limitnetpacketizer` makes for raw
+    /// radios); decoded as a packet set of one, which alone gives nothing: `limitnetdepacketizer`
+    /// gathers a frame's packets into a packet set first.
+    Packet,
 }
 
 impl StreamFormat {
@@ -318,6 +322,7 @@ impl StreamFormat {
         match self {
             Self::Frame => "frame",
             Self::Packets => "packets",
+            Self::Packet => "packet",
         }
     }
 
@@ -326,6 +331,7 @@ impl StreamFormat {
         match value {
             None | Some("frame") => Some(Self::Frame),
             Some("packets") => Some(Self::Packets),
+            Some("packet") => Some(Self::Packet),
             Some(_) => None,
         }
     }
@@ -416,21 +422,29 @@ impl Decoder {
                 let frame = codec::decode_frame(tables, params, &data[..used], max_values);
                 (frame, used, None)
             }
-            StreamFormat::Packets => {
+            StreamFormat::Packets | StreamFormat::Packet => {
                 let limit = if options.max_bytes > 0 {
                     options.max_bytes
                 } else {
                     usize::MAX
                 };
                 let mut used = 0;
-                let packets: Vec<&[u8]> = packet::packets_of_set(data)
+                let all: Box<dyn Iterator<Item = &[u8]>> = if options.format == StreamFormat::Packet
+                {
+                    Box::new(std::iter::once(data))
+                } else {
+                    Box::new(packet::packets_of_set(data))
+                };
+                let packets: Vec<&[u8]> = all
                     .take_while(|p| {
                         used += p.len();
                         used <= limit
                     })
                     .collect();
                 let used = packets.iter().map(|p| p.len()).sum();
-                let cut_short = usize::from(!packet::set_is_whole(data));
+                let cut_short = usize::from(
+                    options.format == StreamFormat::Packets && !packet::set_is_whole(data),
+                );
                 match packet::decode_packets(tables, params, packets.iter().copied(), max_values) {
                     Ok((frame, mut stats)) => {
                         stats.dropped += cut_short;
@@ -478,7 +492,7 @@ impl Decoder {
                 if let Some(latent) = latent {
                     latent.resize(total, 0.0);
                     frame.fill_latent(&self.bundle.tables, latent);
-                    if options.format == StreamFormat::Packets {
+                    if options.format != StreamFormat::Frame {
                         let max_values = codec::values_for_percentage(total, options.percentage);
                         packet::conceal_holes(
                             &frame,

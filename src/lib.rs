@@ -11,9 +11,11 @@ pub mod api;
 pub mod codec;
 mod elements;
 pub mod limitnetdec;
+pub mod limitnetdepacketizer;
 pub mod limitnetdepay;
 pub mod limitnetenc;
 pub mod limitnetmux;
+pub mod limitnetpacketizer;
 pub mod limitnetparse;
 pub mod limitnetpay;
 pub mod model;
@@ -32,6 +34,8 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     limitnetparse::register(plugin)?;
     limitnetpay::register(plugin)?;
     limitnetdepay::register(plugin)?;
+    limitnetpacketizer::register(plugin)?;
+    limitnetdepacketizer::register(plugin)?;
     // So that decodebin finds limitnetparse ! limitnetdec for .lnet files.
     let caps = gst::Caps::new_empty_simple(elements::FILE_CAPS_NAME);
     gst::TypeFind::register(

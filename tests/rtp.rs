@@ -1,6 +1,7 @@
-//! limitnetpay / limitnetdepay: the same frames as without packets when nothing is lost, a
-//! frame for every frame any packet of which arrived under random and bursty loss, duplicates,
-//! reordering and damage, and RTP over UDP on localhost.
+//! limitnetpay / limitnetdepay (and the raw limitnetpacketizer / limitnetdepacketizer): the same
+//! frames as without packets when nothing is lost, a frame for every frame any packet of which
+//! arrived under random and bursty loss, duplicates, reordering and damage, and RTP over UDP on
+//! localhost.
 
 mod common;
 
@@ -44,12 +45,14 @@ fn without_loss_packets_give_the_same_frames() {
         .unwrap();
         assert_eq!(direct.len(), 4);
         for pay in [
-            "limitnetpay mtu=63",
-            "limitnetpay mtu=234 header-copies=1",
-            "limitnetpay mtu=1400 interleave=4",
+            "limitnetpay mtu=63 ! limitnetdepay",
+            "limitnetpay mtu=234 header-copies=1 ! limitnetdepay",
+            "limitnetpay mtu=1400 interleave=4 ! limitnetdepay",
+            "limitnetpacketizer ! limitnetdepacketizer",
+            "limitnetpacketizer packet-size=222 interleave=8 ! limitnetdepacketizer",
         ] {
             let packets = common::run_pipeline(&format!(
-                "{} ! limitnetenc ! {pay} ! limitnetdepay ! limitnetdec ! appsink name=sink sync=false",
+                "{} ! limitnetenc ! {pay} ! limitnetdec ! appsink name=sink sync=false",
                 source(i)
             ))
             .unwrap();
@@ -245,6 +248,26 @@ fn netsim_random_loss_through_the_elements() {
     .unwrap();
     // A frame is ~90 packets: all of one frame lost at 20 % is ~1e-63.
     assert_eq!(samples.len(), 4);
+}
+
+#[test]
+fn raw_packets_with_random_loss_give_every_frame() {
+    init();
+    for interleave in [1, 8] {
+        let samples = common::run_pipeline(&format!(
+            "{} ! limitnetenc ! limitnetpacketizer interleave={interleave} ! identity drop-probability=0.3 ! limitnetdepacketizer ! limitnetdec ! appsink name=sink sync=false",
+            source(1)
+        ))
+        .unwrap();
+        assert_eq!(samples.len(), 4);
+        // Single packets are not frames: limitnetdec says what to put before it.
+        let err = common::run_pipeline(&format!(
+            "{} ! limitnetenc ! limitnetpacketizer ! limitnetdec ! fakesink",
+            source(1)
+        ))
+        .unwrap_err();
+        assert!(err.contains("limitnetdepacketizer"), "{err}");
+    }
 }
 
 #[test]

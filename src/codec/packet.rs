@@ -65,6 +65,8 @@ pub enum PacketError {
     TooSmall { max_packet: usize, needed: usize },
     /// The frame is not one of this stream.
     Frame(FrameError),
+    /// The frame is cut before the end of its saliency map: it has nothing to send.
+    NoSaliency,
 }
 
 impl std::fmt::Display for PacketError {
@@ -75,6 +77,7 @@ impl std::fmt::Display for PacketError {
                 "packets of {max_packet} bytes are too small: this stream's header packet needs {needed}"
             ),
             Self::Frame(e) => e.fmt(f),
+            Self::NoSaliency => write!(f, "the frame is cut before the end of its saliency map"),
         }
     }
 }
@@ -240,6 +243,37 @@ pub fn packetize(
         start = end;
     }
     Ok(with_header_copies(header, values, options.header_copies))
+}
+
+/// [`packetize`] for an encoded frame (or any prefix of one): the values it carries, in packets.
+/// Errors when the frame is not one of this stream, or cut before its saliency map (nothing to
+/// send), or when the packets are too small.
+pub fn packetize_frame(
+    tables: &CodecTables,
+    params: &StreamParams,
+    frame: &[u8],
+    options: &PacketOptions,
+) -> Result<Vec<Vec<u8>>, PacketError> {
+    let decoded = super::decode_frame(tables, params, frame, usize::MAX)?;
+    let saliency = decoded.saliency.ok_or(PacketError::NoSaliency)?;
+    let (h, w) = params.latent_dims();
+    let mut levels = vec![0u8; tables.channels() * h * w];
+    for (&index, &level) in decoded.order.iter().zip(&decoded.levels) {
+        levels[index as usize] = level;
+    }
+    packetize(
+        tables,
+        params,
+        &saliency,
+        &levels,
+        decoded.levels.len(),
+        options,
+    )
+}
+
+/// The frame number (modulo 8) a packet belongs to, if it has a first byte.
+pub fn frame_number_of(packet: &[u8]) -> Option<u8> {
+    packet.first().map(|b| (b >> FRAME_SHIFT) & FRAME_MASK)
 }
 
 /// `values` with `copies` (1..=8) header packets: one first, the others spread evenly.

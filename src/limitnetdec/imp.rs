@@ -189,6 +189,17 @@ impl VideoDecoderImpl for LimitNetDec {
             );
             gst::loggable_error!(CAT, "caps without {}", missing)
         })?;
+        if format == StreamFormat::Packet {
+            gst::element_imp_error!(
+                self,
+                gst::StreamError::Format,
+                [
+                    "Stream caps {} carry single packets: put limitnetdepacketizer before limitnetdec to gather each frame's packets",
+                    caps
+                ]
+            );
+            return Err(gst::loggable_error!(CAT, "single packets"));
+        }
         {
             let guard = self.state.lock().unwrap();
             let st = guard

@@ -8,10 +8,11 @@ use gst_rtp::prelude::*;
 use gst_rtp::subclass::prelude::*;
 
 use crate::api::StreamFormat;
-use crate::codec::packet::{self, PacketOptions};
-use crate::codec::{self, StreamParams};
+use crate::codec::StreamParams;
+use crate::codec::packet::{self, PacketError, PacketOptions};
 use crate::elements::{
-    CAPS_NAME, RTP_ENCODING_NAME, bundle_for_stream, model_property, stream_params,
+    CAPS_NAME, DEFAULT_HEADER_COPIES, DEFAULT_INTERLEAVE, RTP_ENCODING_NAME, bundle_for_stream,
+    header_copies_property, interleave_property, model_property, stream_params,
 };
 use crate::model::ModelBundle;
 
@@ -22,9 +23,6 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
         Some("LimitNet RTP payloader"),
     )
 });
-
-const DEFAULT_HEADER_COPIES: u32 = 2;
-const DEFAULT_INTERLEAVE: u32 = 1;
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -48,8 +46,6 @@ struct State {
     bundle: Arc<ModelBundle>,
     /// Frames sent so far (packets carry the last 3 bits).
     frames: u32,
-    /// The quantized latent of the frame being sent, by index (reused).
-    levels: Vec<u8>,
 }
 
 #[derive(Default)]
@@ -69,22 +65,8 @@ impl ObjectImpl for LimitNetPay {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             vec![
-                glib::ParamSpecUInt::builder("header-copies")
-                    .nick("Header copies")
-                    .blurb("Header packets (version, stream tag, value count, saliency map) sent per frame, spread over its packets: a frame whose header packets are all lost decodes to nothing")
-                    .minimum(1)
-                    .maximum(8)
-                    .default_value(DEFAULT_HEADER_COPIES)
-                    .mutable_playing()
-                    .build(),
-                glib::ParamSpecUInt::builder("interleave")
-                    .nick("Interleave")
-                    .blurb("1 = each packet carries consecutive values in priority order (a loss removes a run, a tail cut keeps the most important); G > 1 = groups of G packets share their values round-robin (a loss thins a run; contexts are lost, so packets carry fewer values)")
-                    .minimum(1)
-                    .maximum(64)
-                    .default_value(DEFAULT_INTERLEAVE)
-                    .mutable_playing()
-                    .build(),
+                header_copies_property(),
+                interleave_property(),
                 model_property(),
             ]
         });
@@ -206,7 +188,6 @@ impl RTPBasePayloadImpl for LimitNetPay {
             params,
             bundle,
             frames: 0,
-            levels: Vec::new(),
         });
         Ok(())
     }
@@ -219,58 +200,38 @@ impl RTPBasePayloadImpl for LimitNetPay {
             let mut guard = self.state.lock().unwrap();
             let state = guard.as_mut().ok_or(gst::FlowError::NotNegotiated)?;
             let map = buffer.map_readable().map_err(|_| gst::FlowError::Error)?;
-            let tables = &state.bundle.tables;
-            let frame = match codec::decode_frame(tables, &state.params, &map, usize::MAX) {
-                Ok(frame) => frame,
-                Err(e) => {
-                    gst::element_imp_warning!(
-                        self,
-                        gst::StreamError::Decode,
-                        ["Frame not sent: {}", e]
-                    );
-                    return Ok(gst::FlowSuccess::Ok);
-                }
-            };
-            let Some(saliency) = frame.saliency else {
-                gst::element_imp_warning!(
-                    self,
-                    gst::StreamError::Decode,
-                    [
-                        "Frame of {} bytes not sent: it is cut before its saliency map",
-                        map.len()
-                    ]
-                );
-                return Ok(gst::FlowSuccess::Ok);
-            };
-            let (h, w) = state.params.latent_dims();
-            state.levels.clear();
-            state.levels.resize(tables.channels() * h * w, 0);
-            for (&index, &level) in frame.order.iter().zip(&frame.levels) {
-                state.levels[index as usize] = level;
-            }
             let options = PacketOptions {
                 max_packet,
                 header_copies: settings.header_copies as usize,
                 interleave: settings.interleave as usize,
                 frame_number: state.frames,
             };
-            state.frames = state.frames.wrapping_add(1);
-            packet::packetize(
-                tables,
-                &state.params,
-                &saliency,
-                &state.levels,
-                frame.levels.len(),
-                &options,
-            )
-            .map_err(|e| {
-                gst::element_imp_error!(
-                    self,
-                    gst::ResourceError::Settings,
-                    ["Cannot packetize with mtu {}: {} (the mtu includes the 12-byte RTP header)", obj.mtu(), e]
-                );
-                gst::FlowError::Error
-            })?
+            match packet::packetize_frame(&state.bundle.tables, &state.params, &map, &options) {
+                Ok(packets) => {
+                    state.frames = state.frames.wrapping_add(1);
+                    packets
+                }
+                Err(e @ (PacketError::Frame(_) | PacketError::NoSaliency)) => {
+                    gst::element_imp_warning!(
+                        self,
+                        gst::StreamError::Decode,
+                        ["Frame of {} bytes not sent: {}", map.len(), e]
+                    );
+                    return Ok(gst::FlowSuccess::Ok);
+                }
+                Err(e) => {
+                    gst::element_imp_error!(
+                        self,
+                        gst::ResourceError::Settings,
+                        [
+                            "Cannot packetize with mtu {}: {} (the mtu includes the 12-byte RTP header)",
+                            obj.mtu(),
+                            e
+                        ]
+                    );
+                    return Err(gst::FlowError::Error);
+                }
+            }
         };
         gst::log!(
             CAT,

@@ -1,0 +1,297 @@
+use std::path::PathBuf;
+use std::sync::{Arc, LazyLock, Mutex};
+
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+
+use crate::api::StreamFormat;
+use crate::codec::StreamParams;
+use crate::codec::packet::{self, PacketError, PacketOptions};
+use crate::elements::{
+    CAPS_NAME, DEFAULT_HEADER_COPIES, DEFAULT_INTERLEAVE, bundle_for_stream,
+    header_copies_property, interleave_property, model_property, stream_params,
+};
+use crate::model::ModelBundle;
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "limitnetpacketizer",
+        gst::DebugColorFlags::empty(),
+        Some("LimitNet raw packetizer"),
+    )
+});
+
+/// LoRaWAN EU868 DR0-2.
+const DEFAULT_PACKET_SIZE: u32 = 51;
+
+#[derive(Debug, Clone)]
+struct Settings {
+    packet_size: u32,
+    header_copies: u32,
+    interleave: u32,
+    model: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            packet_size: DEFAULT_PACKET_SIZE,
+            header_copies: DEFAULT_HEADER_COPIES,
+            interleave: DEFAULT_INTERLEAVE,
+            model: None,
+        }
+    }
+}
+
+struct State {
+    params: StreamParams,
+    bundle: Arc<ModelBundle>,
+    frames: u32,
+}
+
+pub struct LimitNetPacketizer {
+    sinkpad: gst::Pad,
+    srcpad: gst::Pad,
+    settings: Mutex<Settings>,
+    state: Mutex<Option<State>>,
+}
+
+impl LimitNetPacketizer {
+    fn sink_chain(&self, buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let settings = self.settings.lock().unwrap().clone();
+        let packets = {
+            let mut guard = self.state.lock().unwrap();
+            let state = guard.as_mut().ok_or(gst::FlowError::NotNegotiated)?;
+            let map = buffer.map_readable().map_err(|_| gst::FlowError::Error)?;
+            let options = PacketOptions {
+                max_packet: settings.packet_size as usize,
+                header_copies: settings.header_copies as usize,
+                interleave: settings.interleave as usize,
+                frame_number: state.frames,
+            };
+            match packet::packetize_frame(&state.bundle.tables, &state.params, &map, &options) {
+                Ok(packets) => {
+                    state.frames = state.frames.wrapping_add(1);
+                    packets
+                }
+                Err(e @ (PacketError::Frame(_) | PacketError::NoSaliency)) => {
+                    gst::element_imp_warning!(
+                        self,
+                        gst::StreamError::Decode,
+                        ["Frame of {} bytes not sent: {}", map.len(), e]
+                    );
+                    return Ok(gst::FlowSuccess::Ok);
+                }
+                Err(e) => {
+                    gst::element_imp_error!(self, gst::ResourceError::Settings, ["{}", e]);
+                    return Err(gst::FlowError::Error);
+                }
+            }
+        };
+        gst::log!(
+            CAT,
+            imp = self,
+            "frame of {} bytes -> {} packets",
+            buffer.size(),
+            packets.len()
+        );
+        let mut list = gst::BufferList::new_sized(packets.len());
+        {
+            let list = list.get_mut().unwrap();
+            for packet in packets {
+                let mut out = gst::Buffer::from_mut_slice(packet);
+                let out_ref = out.get_mut().unwrap();
+                out_ref.set_pts(buffer.pts());
+                out_ref.set_dts(buffer.dts());
+                out_ref.set_duration(buffer.duration());
+                list.add(out);
+            }
+        }
+        self.srcpad.push_list(list)
+    }
+
+    fn sink_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
+        let gst::EventView::Caps(c) = event.view() else {
+            return gst::Pad::event_default(pad, Some(&*self.obj()), event);
+        };
+        let caps = c.caps_owned();
+        let (params, format) = match stream_params(&caps) {
+            Ok(parsed) => parsed,
+            Err(missing) => {
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Format,
+                    [
+                        "Stream caps {} have no {}: LimitNet streams carry width, height and model-id",
+                        caps,
+                        missing
+                    ]
+                );
+                return false;
+            }
+        };
+        if format != StreamFormat::Frame {
+            gst::element_imp_error!(
+                self,
+                gst::StreamError::Format,
+                [
+                    "limitnetpacketizer takes whole frames (from limitnetenc or limitnetparse), not {}",
+                    caps
+                ]
+            );
+            return false;
+        }
+        let model = self.settings.lock().unwrap().model.clone();
+        let bundle = match bundle_for_stream(
+            &params.model_id,
+            model.as_deref().map(PathBuf::from).as_deref(),
+        ) {
+            Ok(bundle) => bundle,
+            Err(e) => {
+                self.post_error_message(e);
+                return false;
+            }
+        };
+        gst::info!(
+            CAT,
+            imp = self,
+            "stream {}x{} of model {} ({})",
+            params.width,
+            params.height,
+            bundle.name,
+            params.model_id
+        );
+        let mut out = caps.copy();
+        out.make_mut()
+            .set("stream-format", StreamFormat::Packet.as_str());
+        *self.state.lock().unwrap() = Some(State {
+            params,
+            bundle,
+            frames: 0,
+        });
+        self.srcpad.push_event(gst::event::Caps::new(&out))
+    }
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for LimitNetPacketizer {
+    const NAME: &'static str = "GstLimitNetPacketizer";
+    type Type = super::LimitNetPacketizer;
+    type ParentType = gst::Element;
+
+    fn with_class(klass: &Self::Class) -> Self {
+        let sinkpad = gst::Pad::builder_from_template(&klass.pad_template("sink").unwrap())
+            .chain_function(|_pad, parent, buffer| {
+                LimitNetPacketizer::catch_panic_pad_function(
+                    parent,
+                    || Err(gst::FlowError::Error),
+                    |imp| imp.sink_chain(buffer),
+                )
+            })
+            .event_function(|pad, parent, event| {
+                LimitNetPacketizer::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |imp| imp.sink_event(pad, event),
+                )
+            })
+            .flags(gst::PadFlags::PROXY_ALLOCATION)
+            .build();
+        let srcpad = gst::Pad::builder_from_template(&klass.pad_template("src").unwrap()).build();
+        Self {
+            sinkpad,
+            srcpad,
+            settings: Mutex::new(Settings::default()),
+            state: Mutex::new(None),
+        }
+    }
+}
+
+impl ObjectImpl for LimitNetPacketizer {
+    fn constructed(&self) {
+        self.parent_constructed();
+        let obj = self.obj();
+        obj.add_pad(&self.sinkpad).unwrap();
+        obj.add_pad(&self.srcpad).unwrap();
+    }
+
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![
+                glib::ParamSpecUInt::builder("packet-size")
+                    .nick("Packet size")
+                    .blurb("Largest packet in bytes, all of it payload (51: LoRaWAN EU868 DR0-2, 115: DR3, 222: DR4-7); at least the header packet (45 bytes at 224x224)")
+                    .minimum(16)
+                    .maximum(u32::from(u16::MAX))
+                    .default_value(DEFAULT_PACKET_SIZE)
+                    .mutable_playing()
+                    .build(),
+                header_copies_property(),
+                interleave_property(),
+                model_property(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut s = self.settings.lock().unwrap();
+        match pspec.name() {
+            "packet-size" => s.packet_size = value.get().expect("type checked upstream"),
+            "header-copies" => s.header_copies = value.get().expect("type checked upstream"),
+            "interleave" => s.interleave = value.get().expect("type checked upstream"),
+            "model" => s.model = value.get().expect("type checked upstream"),
+            _ => unreachable!(),
+        }
+        gst::debug!(CAT, imp = self, "{} = {:?}", pspec.name(), value);
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let s = self.settings.lock().unwrap();
+        match pspec.name() {
+            "packet-size" => s.packet_size.to_value(),
+            "header-copies" => s.header_copies.to_value(),
+            "interleave" => s.interleave.to_value(),
+            "model" => s.model.to_value(),
+            _ => unreachable!(),
+        }
+    }
+}
+
+impl GstObjectImpl for LimitNetPacketizer {}
+
+impl ElementImpl for LimitNetPacketizer {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "LimitNet raw packetizer",
+                "Codec/Payloader/Network",
+                "Splits LimitNet frames into packets of at most packet-size bytes that each decode on their own, one buffer each, for radios without RTP (docs/rtp-payload.md)",
+                "gst-limitnet developers",
+            )
+        });
+        Some(&*META)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let sink = gst::Caps::new_empty_simple(CAPS_NAME);
+            let src = gst::Caps::builder(CAPS_NAME)
+                .field("stream-format", StreamFormat::Packet.as_str())
+                .build();
+            crate::elements::sink_src_templates(&sink, &src)
+        });
+        TEMPLATES.as_ref()
+    }
+
+    fn change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        if transition == gst::StateChange::PausedToReady {
+            *self.state.lock().unwrap() = None;
+        }
+        self.parent_change_state(transition)
+    }
+}
