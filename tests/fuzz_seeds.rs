@@ -139,7 +139,10 @@ fn packets_seeds(encoder: &mut Encoder) {
                 }
                 set
             };
-            let name = format!("{photo}-{w}x{h}-{max_packet}-g{interleave}");
+            let name = format!(
+                "{}-{w}x{h}-{max_packet}-g{interleave}",
+                photo.trim_end_matches("-224.png")
+            );
             write(
                 &dir,
                 &name,
