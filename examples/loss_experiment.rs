@@ -412,8 +412,14 @@ fn main() -> Res<()> {
                         let whole = mask.iter().take(*count).all(|&l| !l);
                         let delivered = if whole { *bytes } else { 0 };
                         let shown = if whole { decoded } else { &grey };
-                        if seed == 0 && whole {
-                            save("rtpjpeg", payload, loss, decoded)?;
+                        if seed == 0 {
+                            // A lost frame leaves no image: the folder exists all the same, so
+                            // that loss_agreement.py counts it as missing.
+                            let dir = images.join(format!("rtpjpeg_{payload}_{}", loss.name()));
+                            std::fs::create_dir_all(dir)?;
+                            if whole {
+                                save("rtpjpeg", payload, loss, decoded)?;
+                            }
                         }
                         rows.push(row(
                             "rtpjpeg",

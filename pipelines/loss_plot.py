@@ -34,6 +34,9 @@ def main():
     psnr = defaultdict(list)
     for r in csv.DictReader(open(f"{out}/results.csv")):
         psnr[(r["way"], int(r["payload"]), r["loss"])].append(float(r["psnr"]))
+    # The summary's first line: "... loss-free frame cut at 1024 bytes: 21.22 dB."
+    summary = open(f"{out}/summary.md").readline()
+    cut1024 = float(summary.rsplit(":", 1)[1].split()[0])
     agree = {}
     for r in csv.DictReader(open(f"{out}/agreement.csv")):
         if r["classifier"] == EFFNET:
@@ -54,7 +57,9 @@ def main():
         axes[1][col].set_xlabel("packets lost at random (%)")
         for ax in axes[:, col]:
             ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=8)
+    for ax in axes[0]:
+        ax.axhline(cut1024, color="grey", linestyle="--", label="no loss, frame cut at 1024 bytes")
+    axes[0][1].legend(fontsize=8)
     fig.suptitle("LimitNet (limitnet-lite) under packet loss: 20 held-out photos + 20 clip frames")
     fig.tight_layout()
     fig.savefig(target, dpi=90)

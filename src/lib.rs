@@ -1,5 +1,7 @@
 //! gst-limitnet: the LimitNet progressive learned image codec (Hojjat et al., MobiSys 2024) as
-//! GStreamer elements (`limitnetenc`, `limitnetdec`) and as a library ([`Encoder`], [`Decoder`]).
+//! GStreamer elements (`limitnetenc`, `limitnetdec`; `limitnetmux`, `limitnetparse` for files;
+//! `limitnetpay`, `limitnetdepay`, `limitnetpacketizer`, `limitnetdepacketizer` for lossy links)
+//! and as a library ([`Encoder`], [`Decoder`], [`codec::packet`]).
 //!
 //! Layers, each depending only on those before it: [`codec`] (the bitstream, pure Rust),
 //! [`model`] (ONNX Runtime and model bundles), [`api`] (the two joined, for apps), and the
