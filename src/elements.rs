@@ -8,6 +8,7 @@ use gst::prelude::*;
 
 use crate::api::{Error, StreamFormat};
 use crate::codec::StreamParams;
+use crate::codec::packet::{self, PacketError, PacketOptions};
 use crate::model::ModelBundle;
 
 /// Media type of a `.lnet` file (limitnetmux output, limitnetparse input).
@@ -132,8 +133,129 @@ pub fn model_property() -> glib::ParamSpec {
 pub const DEFAULT_HEADER_COPIES: u32 = 2;
 pub const DEFAULT_INTERLEAVE: u32 = 1;
 
+/// The properties limitnetpay and limitnetpacketizer share: how frames become packets.
+#[derive(Debug, Clone)]
+pub struct PacketSettings {
+    pub header_copies: u32,
+    pub interleave: u32,
+    pub model: Option<String>,
+}
+
+impl Default for PacketSettings {
+    fn default() -> Self {
+        Self {
+            header_copies: DEFAULT_HEADER_COPIES,
+            interleave: DEFAULT_INTERLEAVE,
+            model: None,
+        }
+    }
+}
+
+impl PacketSettings {
+    pub fn properties() -> [glib::ParamSpec; 3] {
+        [
+            header_copies_property(),
+            interleave_property(),
+            model_property(),
+        ]
+    }
+
+    /// Sets the property `name`; false if it is not one of these.
+    pub fn set(&mut self, name: &str, value: &glib::Value) -> bool {
+        match name {
+            "header-copies" => self.header_copies = value.get().expect("type checked upstream"),
+            "interleave" => self.interleave = value.get().expect("type checked upstream"),
+            "model" => self.model = value.get().expect("type checked upstream"),
+            _ => return false,
+        }
+        true
+    }
+
+    pub fn get(&self, name: &str) -> Option<glib::Value> {
+        match name {
+            "header-copies" => Some(self.header_copies.to_value()),
+            "interleave" => Some(self.interleave.to_value()),
+            "model" => Some(self.model.to_value()),
+            _ => None,
+        }
+    }
+}
+
+/// The stream a packetizing element (limitnetpay, limitnetpacketizer) sends.
+pub struct PacketStream {
+    pub params: StreamParams,
+    pub bundle: Arc<ModelBundle>,
+    /// Frames sent so far (packets carry the last 3 bits).
+    frames: u32,
+}
+
+/// What became of a frame handed to [`PacketStream::packets`].
+pub enum FramePackets {
+    Packets(Vec<Vec<u8>>),
+    /// Not sent (not a frame of this stream, or cut before its saliency map): why, for a warning.
+    NotSent(String),
+}
+
+impl PacketStream {
+    /// From the element's sink caps: whole frames of a stream whose bundle is compiled in (or the
+    /// `model` property's).
+    pub fn from_caps(
+        element: &str,
+        caps: &gst::CapsRef,
+        model: Option<&str>,
+    ) -> Result<Self, gst::ErrorMessage> {
+        let (params, format) = stream_params(caps).map_err(|missing| {
+            gst::error_msg!(
+                gst::StreamError::Format,
+                ["Stream caps {} have no {}: LimitNet streams carry width, height and model-id (from limitnetenc or limitnetparse)", caps, missing]
+            )
+        })?;
+        if format != StreamFormat::Frame {
+            return Err(gst::error_msg!(
+                gst::StreamError::Format,
+                [
+                    "{} takes whole frames (from limitnetenc or limitnetparse), not {}",
+                    element,
+                    caps
+                ]
+            ));
+        }
+        let bundle = bundle_for_stream(&params.model_id, model.map(Path::new))?;
+        Ok(Self {
+            params,
+            bundle,
+            frames: 0,
+        })
+    }
+
+    /// The packets of the next frame (or prefix of one), of at most `max_packet` bytes.
+    pub fn packets(
+        &mut self,
+        frame: &[u8],
+        max_packet: usize,
+        settings: &PacketSettings,
+    ) -> Result<FramePackets, PacketError> {
+        let options = PacketOptions {
+            max_packet,
+            header_copies: settings.header_copies as usize,
+            interleave: settings.interleave as usize,
+            frame_number: self.frames,
+        };
+        match packet::packetize_frame(&self.bundle.tables, &self.params, frame, &options) {
+            Ok(packets) => {
+                self.frames = self.frames.wrapping_add(1);
+                Ok(FramePackets::Packets(packets))
+            }
+            Err(e @ (PacketError::Frame(_) | PacketError::NoSaliency)) => Ok(
+                FramePackets::NotSent(format!("Frame of {} bytes not sent: {e}", frame.len())),
+            ),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 /// `header-copies` (limitnetpay, limitnetpacketizer).
-pub fn header_copies_property() -> glib::ParamSpec {
+fn header_copies_property() -> glib::ParamSpec {
     glib::ParamSpecUInt::builder("header-copies")
         .nick("Header copies")
         .blurb("Header packets (version, stream tag, value count, saliency map) sent per frame, spread over its packets: a frame whose header packets are all lost decodes to nothing")
@@ -145,7 +267,7 @@ pub fn header_copies_property() -> glib::ParamSpec {
 }
 
 /// `interleave` (limitnetpay, limitnetpacketizer).
-pub fn interleave_property() -> glib::ParamSpec {
+fn interleave_property() -> glib::ParamSpec {
     glib::ParamSpecUInt::builder("interleave")
         .nick("Interleave")
         .blurb("1 = each packet carries consecutive values in priority order (cheapest; a cut keeps the most important); G > 1 = groups of G packets share their values round-robin, so a lost packet thins the picture instead of leaving a hole (far better under loss, 20-30 % more bytes: README \"Packets and packet loss\")")

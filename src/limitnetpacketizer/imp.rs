@@ -1,18 +1,11 @@
-use std::path::PathBuf;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{LazyLock, Mutex};
 
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use crate::api::StreamFormat;
-use crate::codec::StreamParams;
-use crate::codec::packet::{self, PacketError, PacketOptions};
-use crate::elements::{
-    CAPS_NAME, DEFAULT_HEADER_COPIES, DEFAULT_INTERLEAVE, bundle_for_stream,
-    header_copies_property, interleave_property, model_property, stream_params,
-};
-use crate::model::ModelBundle;
+use crate::elements::{CAPS_NAME, FramePackets, PacketSettings, PacketStream};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -28,65 +21,44 @@ const DEFAULT_PACKET_SIZE: u32 = 51;
 #[derive(Debug, Clone)]
 struct Settings {
     packet_size: u32,
-    header_copies: u32,
-    interleave: u32,
-    model: Option<String>,
+    packets: PacketSettings,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Self {
             packet_size: DEFAULT_PACKET_SIZE,
-            header_copies: DEFAULT_HEADER_COPIES,
-            interleave: DEFAULT_INTERLEAVE,
-            model: None,
+            packets: PacketSettings::default(),
         }
     }
-}
-
-struct State {
-    params: StreamParams,
-    bundle: Arc<ModelBundle>,
-    frames: u32,
 }
 
 pub struct LimitNetPacketizer {
     sinkpad: gst::Pad,
     srcpad: gst::Pad,
     settings: Mutex<Settings>,
-    state: Mutex<Option<State>>,
+    state: Mutex<Option<PacketStream>>,
 }
 
 impl LimitNetPacketizer {
     fn sink_chain(&self, buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
         let settings = self.settings.lock().unwrap().clone();
-        let packets = {
+        let sent = {
             let mut guard = self.state.lock().unwrap();
-            let state = guard.as_mut().ok_or(gst::FlowError::NotNegotiated)?;
+            let stream = guard.as_mut().ok_or(gst::FlowError::NotNegotiated)?;
             let map = buffer.map_readable().map_err(|_| gst::FlowError::Error)?;
-            let options = PacketOptions {
-                max_packet: settings.packet_size as usize,
-                header_copies: settings.header_copies as usize,
-                interleave: settings.interleave as usize,
-                frame_number: state.frames,
-            };
-            match packet::packetize_frame(&state.bundle.tables, &state.params, &map, &options) {
-                Ok(packets) => {
-                    state.frames = state.frames.wrapping_add(1);
-                    packets
-                }
-                Err(e @ (PacketError::Frame(_) | PacketError::NoSaliency)) => {
-                    gst::element_imp_warning!(
-                        self,
-                        gst::StreamError::Decode,
-                        ["Frame of {} bytes not sent: {}", map.len(), e]
-                    );
-                    return Ok(gst::FlowSuccess::Ok);
-                }
-                Err(e) => {
+            stream
+                .packets(&map, settings.packet_size as usize, &settings.packets)
+                .map_err(|e| {
                     gst::element_imp_error!(self, gst::ResourceError::Settings, ["{}", e]);
-                    return Err(gst::FlowError::Error);
-                }
+                    gst::FlowError::Error
+                })?
+        };
+        let packets = match sent {
+            FramePackets::Packets(packets) => packets,
+            FramePackets::NotSent(why) => {
+                gst::element_imp_warning!(self, gst::StreamError::Decode, ["{}", why]);
+                return Ok(gst::FlowSuccess::Ok);
             }
         };
         gst::log!(
@@ -116,38 +88,9 @@ impl LimitNetPacketizer {
             return gst::Pad::event_default(pad, Some(&*self.obj()), event);
         };
         let caps = c.caps_owned();
-        let (params, format) = match stream_params(&caps) {
-            Ok(parsed) => parsed,
-            Err(missing) => {
-                gst::element_imp_error!(
-                    self,
-                    gst::StreamError::Format,
-                    [
-                        "Stream caps {} have no {}: LimitNet streams carry width, height and model-id",
-                        caps,
-                        missing
-                    ]
-                );
-                return false;
-            }
-        };
-        if format != StreamFormat::Frame {
-            gst::element_imp_error!(
-                self,
-                gst::StreamError::Format,
-                [
-                    "limitnetpacketizer takes whole frames (from limitnetenc or limitnetparse), not {}",
-                    caps
-                ]
-            );
-            return false;
-        }
-        let model = self.settings.lock().unwrap().model.clone();
-        let bundle = match bundle_for_stream(
-            &params.model_id,
-            model.as_deref().map(PathBuf::from).as_deref(),
-        ) {
-            Ok(bundle) => bundle,
+        let model = self.settings.lock().unwrap().packets.model.clone();
+        let stream = match PacketStream::from_caps("limitnetpacketizer", &caps, model.as_deref()) {
+            Ok(stream) => stream,
             Err(e) => {
                 self.post_error_message(e);
                 return false;
@@ -157,19 +100,15 @@ impl LimitNetPacketizer {
             CAT,
             imp = self,
             "stream {}x{} of model {} ({})",
-            params.width,
-            params.height,
-            bundle.name,
-            params.model_id
+            stream.params.width,
+            stream.params.height,
+            stream.bundle.name,
+            stream.params.model_id
         );
         let mut out = caps.copy();
         out.make_mut()
             .set("stream-format", StreamFormat::Packet.as_str());
-        *self.state.lock().unwrap() = Some(State {
-            params,
-            bundle,
-            frames: 0,
-        });
+        *self.state.lock().unwrap() = Some(stream);
         self.srcpad.push_event(gst::event::Caps::new(&out))
     }
 }
@@ -218,43 +157,38 @@ impl ObjectImpl for LimitNetPacketizer {
 
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-            vec![
-                glib::ParamSpecUInt::builder("packet-size")
-                    .nick("Packet size")
-                    .blurb("Largest packet in bytes, all of it payload (51: LoRaWAN EU868 DR0-2, 115: DR3, 222: DR4-7); at least the header packet (45 bytes at 224x224)")
-                    .minimum(16)
-                    .maximum(u32::from(u16::MAX))
-                    .default_value(DEFAULT_PACKET_SIZE)
-                    .mutable_playing()
-                    .build(),
-                header_copies_property(),
-                interleave_property(),
-                model_property(),
-            ]
+            let packet_size = glib::ParamSpecUInt::builder("packet-size")
+                .nick("Packet size")
+                .blurb("Largest packet in bytes, all of it payload (51: LoRaWAN EU868 DR0-2, 115: DR3, 222: DR4-7); at least the header packet (45 bytes at 224x224)")
+                .minimum(16)
+                .maximum(u32::from(u16::MAX))
+                .default_value(DEFAULT_PACKET_SIZE)
+                .mutable_playing()
+                .build();
+            std::iter::once(packet_size)
+                .chain(PacketSettings::properties())
+                .collect()
         });
         PROPERTIES.as_ref()
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         let mut s = self.settings.lock().unwrap();
-        match pspec.name() {
-            "packet-size" => s.packet_size = value.get().expect("type checked upstream"),
-            "header-copies" => s.header_copies = value.get().expect("type checked upstream"),
-            "interleave" => s.interleave = value.get().expect("type checked upstream"),
-            "model" => s.model = value.get().expect("type checked upstream"),
-            _ => unreachable!(),
+        if pspec.name() == "packet-size" {
+            s.packet_size = value.get().expect("type checked upstream");
+        } else {
+            let known = s.packets.set(pspec.name(), value);
+            assert!(known, "property {}", pspec.name());
         }
         gst::debug!(CAT, imp = self, "{} = {:?}", pspec.name(), value);
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
         let s = self.settings.lock().unwrap();
-        match pspec.name() {
-            "packet-size" => s.packet_size.to_value(),
-            "header-copies" => s.header_copies.to_value(),
-            "interleave" => s.interleave.to_value(),
-            "model" => s.model.to_value(),
-            _ => unreachable!(),
+        if pspec.name() == "packet-size" {
+            s.packet_size.to_value()
+        } else {
+            s.packets.get(pspec.name()).expect("one of the properties")
         }
     }
 }

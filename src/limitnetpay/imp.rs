@@ -1,20 +1,11 @@
-use std::path::PathBuf;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{LazyLock, Mutex};
 
 use gst::glib;
-use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_rtp::prelude::*;
 use gst_rtp::subclass::prelude::*;
 
-use crate::api::StreamFormat;
-use crate::codec::StreamParams;
-use crate::codec::packet::{self, PacketError, PacketOptions};
-use crate::elements::{
-    CAPS_NAME, DEFAULT_HEADER_COPIES, DEFAULT_INTERLEAVE, RTP_ENCODING_NAME, bundle_for_stream,
-    header_copies_property, interleave_property, model_property, stream_params,
-};
-use crate::model::ModelBundle;
+use crate::elements::{CAPS_NAME, FramePackets, PacketSettings, PacketStream, RTP_ENCODING_NAME};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -24,34 +15,10 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     )
 });
 
-#[derive(Debug, Clone)]
-struct Settings {
-    header_copies: u32,
-    interleave: u32,
-    model: Option<String>,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            header_copies: DEFAULT_HEADER_COPIES,
-            interleave: DEFAULT_INTERLEAVE,
-            model: None,
-        }
-    }
-}
-
-struct State {
-    params: StreamParams,
-    bundle: Arc<ModelBundle>,
-    /// Frames sent so far (packets carry the last 3 bits).
-    frames: u32,
-}
-
 #[derive(Default)]
 pub struct LimitNetPay {
-    settings: Mutex<Settings>,
-    state: Mutex<Option<State>>,
+    settings: Mutex<PacketSettings>,
+    state: Mutex<Option<PacketStream>>,
 }
 
 #[glib::object_subclass]
@@ -63,35 +30,20 @@ impl ObjectSubclass for LimitNetPay {
 
 impl ObjectImpl for LimitNetPay {
     fn properties() -> &'static [glib::ParamSpec] {
-        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-            vec![
-                header_copies_property(),
-                interleave_property(),
-                model_property(),
-            ]
-        });
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> =
+            LazyLock::new(|| PacketSettings::properties().into());
         PROPERTIES.as_ref()
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        let mut s = self.settings.lock().unwrap();
-        match pspec.name() {
-            "header-copies" => s.header_copies = value.get().expect("type checked upstream"),
-            "interleave" => s.interleave = value.get().expect("type checked upstream"),
-            "model" => s.model = value.get().expect("type checked upstream"),
-            _ => unreachable!(),
-        }
+        let known = self.settings.lock().unwrap().set(pspec.name(), value);
+        assert!(known, "property {}", pspec.name());
         gst::debug!(CAT, imp = self, "{} = {:?}", pspec.name(), value);
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        let s = self.settings.lock().unwrap();
-        match pspec.name() {
-            "header-copies" => s.header_copies.to_value(),
-            "interleave" => s.interleave.to_value(),
-            "model" => s.model.to_value(),
-            _ => unreachable!(),
-        }
+        let settings = self.settings.lock().unwrap();
+        settings.get(pspec.name()).expect("one of the properties")
     }
 }
 
@@ -137,45 +89,24 @@ impl ElementImpl for LimitNetPay {
 
 impl RTPBasePayloadImpl for LimitNetPay {
     fn set_caps(&self, caps: &gst::Caps) -> Result<(), gst::LoggableError> {
-        let (params, format) = stream_params(caps).map_err(|missing| {
-            gst::element_imp_error!(
-                self,
-                gst::StreamError::Format,
-                ["Stream caps {} have no {}: LimitNet streams carry width, height and model-id (from limitnetenc or limitnetparse)", caps, missing]
-            );
-            gst::loggable_error!(CAT, "caps without {}", missing)
-        })?;
-        if format != StreamFormat::Frame {
-            gst::element_imp_error!(
-                self,
-                gst::StreamError::Format,
-                [
-                    "limitnetpay takes whole frames (from limitnetenc or limitnetparse), not {}",
-                    caps
-                ]
-            );
-            return Err(gst::loggable_error!(CAT, "not frames"));
-        }
         let model = self.settings.lock().unwrap().model.clone();
-        let bundle = bundle_for_stream(
-            &params.model_id,
-            model.as_deref().map(PathBuf::from).as_deref(),
-        )
-        .map_err(|e| {
-            self.post_error_message(e);
-            gst::loggable_error!(CAT, "no bundle for model {}", params.model_id)
-        })?;
+        let stream =
+            PacketStream::from_caps("limitnetpay", caps, model.as_deref()).map_err(|e| {
+                self.post_error_message(e);
+                gst::loggable_error!(CAT, "cannot send {}", caps)
+            })?;
+        let params = &stream.params;
+        let obj = self.obj();
         gst::info!(
             CAT,
             imp = self,
             "stream {}x{} of model {} ({}), mtu {}",
             params.width,
             params.height,
-            bundle.name,
+            stream.bundle.name,
             params.model_id,
-            self.obj().mtu()
+            obj.mtu()
         );
-        let obj = self.obj();
         obj.set_options("video", true, RTP_ENCODING_NAME, 90_000);
         let out = gst::Structure::builder("application/x-rtp")
             .field("width", params.width.to_string())
@@ -184,11 +115,7 @@ impl RTPBasePayloadImpl for LimitNetPay {
             .build();
         obj.set_outcaps(Some(&out))
             .map_err(|_| gst::loggable_error!(CAT, "downstream refused the RTP caps"))?;
-        *self.state.lock().unwrap() = Some(State {
-            params,
-            bundle,
-            frames: 0,
-        });
+        *self.state.lock().unwrap() = Some(stream);
         Ok(())
     }
 
@@ -196,41 +123,28 @@ impl RTPBasePayloadImpl for LimitNetPay {
         let settings = self.settings.lock().unwrap().clone();
         let obj = self.obj();
         let max_packet = gst_rtp::calc_payload_len(obj.mtu(), 0, 0) as usize;
-        let packets = {
+        let sent = {
             let mut guard = self.state.lock().unwrap();
-            let state = guard.as_mut().ok_or(gst::FlowError::NotNegotiated)?;
+            let stream = guard.as_mut().ok_or(gst::FlowError::NotNegotiated)?;
             let map = buffer.map_readable().map_err(|_| gst::FlowError::Error)?;
-            let options = PacketOptions {
-                max_packet,
-                header_copies: settings.header_copies as usize,
-                interleave: settings.interleave as usize,
-                frame_number: state.frames,
-            };
-            match packet::packetize_frame(&state.bundle.tables, &state.params, &map, &options) {
-                Ok(packets) => {
-                    state.frames = state.frames.wrapping_add(1);
-                    packets
-                }
-                Err(e @ (PacketError::Frame(_) | PacketError::NoSaliency)) => {
-                    gst::element_imp_warning!(
-                        self,
-                        gst::StreamError::Decode,
-                        ["Frame of {} bytes not sent: {}", map.len(), e]
-                    );
-                    return Ok(gst::FlowSuccess::Ok);
-                }
-                Err(e) => {
-                    gst::element_imp_error!(
-                        self,
-                        gst::ResourceError::Settings,
-                        [
-                            "Cannot packetize with mtu {}: {} (the mtu includes the 12-byte RTP header)",
-                            obj.mtu(),
-                            e
-                        ]
-                    );
-                    return Err(gst::FlowError::Error);
-                }
+            stream.packets(&map, max_packet, &settings).map_err(|e| {
+                gst::element_imp_error!(
+                    self,
+                    gst::ResourceError::Settings,
+                    [
+                        "Cannot packetize with mtu {}: {} (the mtu includes the 12-byte RTP header)",
+                        obj.mtu(),
+                        e
+                    ]
+                );
+                gst::FlowError::Error
+            })?
+        };
+        let packets = match sent {
+            FramePackets::Packets(packets) => packets,
+            FramePackets::NotSent(why) => {
+                gst::element_imp_warning!(self, gst::StreamError::Decode, ["{}", why]);
+                return Ok(gst::FlowSuccess::Ok);
             }
         };
         gst::log!(
