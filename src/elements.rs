@@ -156,7 +156,11 @@ impl PacketSettings {
         [
             header_copies_property(),
             interleave_property(),
-            model_property(),
+            glib::ParamSpecString::builder("model")
+                .nick("Model bundle")
+                .blurb("Only for a stream of a bundle directory: that directory (its codec tables code the packets); unset = the compiled-in bundle whose id the stream's model-id names")
+                .mutable_ready()
+                .build(),
         ]
     }
 
