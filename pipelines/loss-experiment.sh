@@ -3,8 +3,10 @@
 # packets (51 and 222 bytes) through independent losses of 0-30 % and a bursty Gilbert-Elliott
 # channel, against the one-prefix frame under the same losses and RTP JPEG at the same bytes.
 #
-#   pipelines/loss-experiment.sh [--seeds N] [--classifiers]
+#   pipelines/loss-experiment.sh [--seeds N] [--classifiers] [--validation]
 #
+# --validation: instead, the validation frames the settings were chosen on (20 frames of the clip
+# halfway between the evaluation's, and the 3 photos of tests/data), into out/loss-val/.
 # Inputs (none used in training): the 20 ImageNet validation photos of the PyPI package
 # foolbox 3.3.4 (short side to 256, centre 224x224, ImageNet's protocol) and 20 frames of the demo
 # clip vtest.avi (one every 4 s, centre square, 224x224). Writes out/loss/: summary.md,
@@ -15,18 +17,38 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-seeds=5 classifiers=0
+seeds=5 classifiers=0 validation=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --seeds) seeds="$2"; shift 2 ;;
     --classifiers) classifiers=1; shift ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    --validation) validation=1; shift ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "loss-experiment: unknown option $1" >&2; exit 2 ;;
   esac
 done
 work="$root/out/loss"
+[ "$validation" = 0 ] || work="$root/out/loss-val"
 input="$work/input"
 mkdir -p "$input" "$root/data/.pkgs"
+clip="$(default_clip)"
+
+if [ "$validation" = 1 ]; then
+  if ! ls "$input"/clip_*.png >/dev/null 2>&1; then
+    # One frame every 2 s, keeping those at 2, 6, 10 s, ...: the evaluation has 0, 4, 8 s, ...
+    gst-launch-1.0 -q filesrc location="$clip" ! decodebin ! videoconvert ! \
+      aspectratiocrop aspect-ratio=1/1 ! videoscale ! videorate drop-only=true ! \
+      video/x-raw,width=224,height=224,framerate=1/2 ! videoconvert ! video/x-raw,format=RGB ! \
+      pngenc ! multifilesink location="$input/clip_%03d.png"
+    for f in "$input"/clip_*.png; do
+      n=$((10#$(basename "$f" .png | sed 's/clip_//')))
+      [ $((n % 2)) = 1 ] || rm "$f"
+    done
+    cp "$root"/tests/data/*.png "$input/"
+  fi
+  (cd "$root" && cargo run -q --release --example loss_experiment -- "$input" "$work" "$seeds")
+  exit 0
+fi
 
 # Photos from a source never used in training.
 fb="$root/data/.pkgs/foolbox"
@@ -43,7 +65,6 @@ for f in "$fb"/foolbox/data/imagenet_*.jpg; do
     videoconvert ! video/x-raw,format=RGB ! pngenc ! filesink location="$input/$name.png"
 done
 # Frames of the demo clip.
-clip="$(default_clip)"
 if ! ls "$input"/clip_*.png >/dev/null 2>&1; then
   gst-launch-1.0 -q filesrc location="$clip" ! decodebin ! videoconvert ! \
     aspectratiocrop aspect-ratio=1/1 ! videoscale ! videorate drop-only=true ! \
