@@ -82,16 +82,24 @@ if [ "$classifiers" = 1 ]; then
   "$root/training/.venv/bin/python" "$root/pipelines/loss_plot.py" "$work" "$root/docs/loss.png"
 fi
 
-# The real elements on the clip at 20 % random loss (netsim has no seed: counts vary by run), at
-# 222-byte payloads (rtpjpegpay needs an MTU of 152 or more).
+# The real elements on the clip through netsim (no seed: counts vary by run): frames out of 100.
 frames=100
 count_frames() { grep -c "chain" || true; }
-sent="$(gst-launch-1.0 -v filesrc location="$clip" ! decodebin ! videoconvert ! videoscale ! \
-  video/x-raw,width=224,height=224 ! identity eos-after="$frames" ! limitnetenc ! \
-  limitnetpay mtu=234 ! netsim drop-probability=0.2 ! limitnetdepay ! limitnetdec ! \
-  fakesink silent=false 2>/dev/null | count_frames)"
-jpeg="$(gst-launch-1.0 -v filesrc location="$clip" ! decodebin ! videoconvert ! videoscale ! \
-  video/x-raw,width=224,height=224 ! identity eos-after="$frames" ! jpegenc quality=50 ! \
-  rtpjpegpay mtu=234 ! netsim drop-probability=0.2 ! rtpjpegdepay ! jpegdec ! \
-  fakesink silent=false 2>/dev/null | count_frames)"
-echo "elements, $frames frames of $(basename "$clip") at 20 % loss, 222-byte payloads: limitnetpay/depay $sent frames out, rtpjpegpay/depay $jpeg frames out" | tee -a "$work/summary.md"
+through() {
+  gst-launch-1.0 -v filesrc location="$clip" ! decodebin ! videoconvert ! videoscale ! \
+    video/x-raw,width=224,height=224 ! identity eos-after="$frames" ! "$@" ! \
+    fakesink silent=false 2>/dev/null | count_frames
+}
+{
+  echo
+  echo "netsim, $frames frames of $(basename "$clip"), frames out:"
+  echo
+  echo "| drop-probability | limitnetpay mtu=63 (51-byte payloads) | limitnetpay mtu=234 | rtpjpegpay mtu=234 (jpegenc quality=50) |"
+  echo "|---|---|---|---|"
+  for p in 0 0.05 0.1 0.2 0.3; do
+    a="$(through limitnetenc ! limitnetpay mtu=63 ! netsim drop-probability=$p ! limitnetdepay ! limitnetdec)"
+    b="$(through limitnetenc ! limitnetpay mtu=234 ! netsim drop-probability=$p ! limitnetdepay ! limitnetdec)"
+    c="$(through jpegenc quality=50 ! rtpjpegpay mtu=234 ! netsim drop-probability=$p ! rtpjpegdepay ! jpegdec)"
+    echo "| $p | $a | $b | $c |"
+  done
+} | tee -a "$work/summary.md"
