@@ -99,6 +99,8 @@ struct PacketContexts {
     /// Per latent index: its level, valid where `coded_in` is the packet asked about.
     levels: Vec<u8>,
     last_serial: u32,
+    /// Per packet serial - 1: the latent index coded last in it.
+    last_coded: Vec<Option<usize>>,
     plane: usize,
     w: usize,
 }
@@ -109,6 +111,7 @@ impl PacketContexts {
             coded_in: vec![0; total],
             levels: vec![0; total],
             last_serial: 0,
+            last_coded: Vec::new(),
             plane,
             w,
         }
@@ -117,14 +120,21 @@ impl PacketContexts {
     /// The serial of a new packet, in which nothing is known yet.
     fn new_packet(&mut self) -> u32 {
         self.last_serial += 1;
+        self.last_coded.push(None);
         self.last_serial
     }
 
-    /// The context of latent value `index` in packet `serial`.
-    fn context(&self, tables: &CodecTables, index: usize, serial: u32) -> usize {
+    /// The context of latent value `index` in packet `serial`. In an interleaved packet
+    /// (`stride > 1`) the left neighbour is rarely in the packet: the value coded just before
+    /// in the packet, if of the same channel, stands in for it.
+    fn context(&self, tables: &CodecTables, index: usize, serial: u32, stride: usize) -> usize {
         let p = index % self.plane;
         let known = |i: usize| (self.coded_in[i] == serial).then(|| self.levels[i]);
-        let left = if p % self.w > 0 {
+        let left = if stride > 1 {
+            self.last_coded[serial as usize - 1]
+                .filter(|&i| i / self.plane == index / self.plane)
+                .map(|i| self.levels[i])
+        } else if p % self.w > 0 {
             known(index - 1)
         } else {
             None
@@ -140,6 +150,7 @@ impl PacketContexts {
     fn record(&mut self, index: usize, level: u8, serial: u32) {
         self.coded_in[index] = serial;
         self.levels[index] = level;
+        self.last_coded[serial as usize - 1] = Some(index);
     }
 }
 
@@ -221,7 +232,7 @@ pub fn packetize(
             let level = levels[index];
             let c = channel_of.of(index as u32);
             let (code, len) = tables
-                .code(c, contexts.context(tables, index, *serial))
+                .code(c, contexts.context(tables, index, *serial, stride))
                 .code(level);
             if *used + usize::from(len) > *budget {
                 break;
@@ -467,7 +478,7 @@ pub fn decode_packets<'a>(
             let index = order[rank] as usize;
             let c = channel_of.of(index as u32);
             let Some(level) = tables
-                .code(c, contexts.context(tables, index, serial))
+                .code(c, contexts.context(tables, index, serial, stride))
                 .decode(&mut bits)
             else {
                 valid = false;
