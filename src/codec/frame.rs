@@ -128,12 +128,8 @@ impl FrameEncoder {
             "latent size does not match the stream"
         );
         let count = count.min(levels.len());
-        let mut out = Vec::with_capacity(2 + 5 + saliency::ENCODED_BYTES + count);
-        out.push(tables.frame_version());
-        out.push(params.tag());
-        write_leb128(&mut out, count as u64);
-        let mut bits = BitWriter::with_buffer(out);
-        saliency.write(&mut bits);
+        let out = Vec::with_capacity(2 + 5 + saliency::ENCODED_BYTES + count);
+        let mut bits = write_frame_header(tables, params, saliency, count, out);
         let plane = h * w;
         self.scratch.fill_neighbours(saliency, h, w);
         self.scratch.fill_runs(saliency, channels, h, w);
@@ -158,6 +154,23 @@ impl FrameEncoder {
         }
         bits.finish()
     }
+}
+
+/// Appends the frame header (version, stream tag, value count, saliency map) to `out`; the
+/// payload's bits follow. Frames and header packets (docs/bitstream.md "Packets") share it.
+pub(crate) fn write_frame_header(
+    tables: &CodecTables,
+    params: &StreamParams,
+    saliency: &SaliencyMap,
+    count: usize,
+    mut out: Vec<u8>,
+) -> BitWriter {
+    out.push(tables.frame_version());
+    out.push(params.tag());
+    write_leb128(&mut out, count as u64);
+    let mut bits = BitWriter::with_buffer(out);
+    saliency.write(&mut bits);
+    bits
 }
 
 /// How much of a frame could be used.

@@ -9,7 +9,9 @@
 
 use super::FrameError;
 use super::bits::{BitReader, BitWriter};
-use super::frame::{DecodedFrame, FrameStatus, StreamParams, read_leb128, write_leb128};
+use super::frame::{
+    DecodedFrame, FrameStatus, StreamParams, read_leb128, write_frame_header, write_leb128,
+};
 use super::order::{ChannelOf, priority_order};
 use super::saliency::{self, SaliencyMap};
 use super::tables::CodecTables;
@@ -163,15 +165,8 @@ pub fn header_packet(
     count: usize,
     frame_number: u32,
 ) -> Vec<u8> {
-    let mut out = vec![
-        (frame_number as u8 & FRAME_MASK) << FRAME_SHIFT,
-        tables.frame_version(),
-        params.tag(),
-    ];
-    write_leb128(&mut out, count as u64);
-    let mut bits = BitWriter::with_buffer(out);
-    saliency.write(&mut bits);
-    bits.finish()
+    let byte0 = (frame_number as u8 & FRAME_MASK) << FRAME_SHIFT;
+    write_frame_header(tables, params, saliency, count, vec![byte0]).finish()
 }
 
 /// Splits a frame's first `count` values in priority order (`levels`: the quantized latent,
