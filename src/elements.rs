@@ -258,6 +258,49 @@ impl PacketStream {
     }
 }
 
+/// The packets of the frame a depayloader (limitnetdepay, limitnetdepacketizer) is collecting,
+/// told apart from the next frame's by a key (the RTP timestamp; the frame number and PTS).
+pub struct PacketCollector<K> {
+    pending: Option<(K, Option<gst::ClockTime>, Vec<u8>)>,
+}
+
+impl<K> Default for PacketCollector<K> {
+    fn default() -> Self {
+        Self { pending: None }
+    }
+}
+
+impl<K: PartialEq> PacketCollector<K> {
+    /// Adds a packet of the frame `key`. A packet of another frame ends the one being collected,
+    /// which is returned: it leaves with whatever of it arrived. Packets that cannot be in a
+    /// packet set (empty, over 65535 bytes) are left out.
+    pub fn add(
+        &mut self,
+        key: K,
+        pts: Option<gst::ClockTime>,
+        packet: &[u8],
+    ) -> Option<gst::Buffer> {
+        let finished = if self.pending.as_ref().is_some_and(|(k, _, _)| *k != key) {
+            self.take()
+        } else {
+            None
+        };
+        if !packet.is_empty() && packet.len() <= usize::from(u16::MAX) {
+            let (_, _, set) = self.pending.get_or_insert_with(|| (key, pts, Vec::new()));
+            packet::push_to_set(set, packet);
+        }
+        finished
+    }
+
+    /// The frame being collected as one packet-set buffer with its first packet's PTS, if any.
+    pub fn take(&mut self) -> Option<gst::Buffer> {
+        let (_, pts, set) = self.pending.take()?;
+        let mut buffer = gst::Buffer::from_mut_slice(set);
+        buffer.get_mut().unwrap().set_pts(pts);
+        Some(buffer)
+    }
+}
+
 /// `header-copies` (limitnetpay, limitnetpacketizer).
 fn header_copies_property() -> glib::ParamSpec {
     glib::ParamSpecUInt::builder("header-copies")

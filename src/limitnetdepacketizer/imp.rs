@@ -6,7 +6,7 @@ use gst::subclass::prelude::*;
 
 use crate::api::StreamFormat;
 use crate::codec::packet;
-use crate::elements::CAPS_NAME;
+use crate::elements::{CAPS_NAME, PacketCollector};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -16,38 +16,19 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     )
 });
 
-/// The frame being collected.
-struct Pending {
-    frame_number: u8,
-    pts: Option<gst::ClockTime>,
-    duration: Option<gst::ClockTime>,
-    /// Packet set: length-prefixed packets as they came.
-    set: Vec<u8>,
-    packets: usize,
-}
+/// Packets of one frame share the frame number (3 bits) and PTS.
+type FrameKey = (u8, Option<gst::ClockTime>);
 
 pub struct LimitNetDepacketizer {
     sinkpad: gst::Pad,
     srcpad: gst::Pad,
-    pending: Mutex<Option<Pending>>,
+    pending: Mutex<PacketCollector<FrameKey>>,
 }
 
 impl LimitNetDepacketizer {
-    fn take_pending(&self) -> Option<gst::Buffer> {
-        let pending = self.pending.lock().unwrap().take()?;
-        gst::log!(
-            CAT,
-            imp = self,
-            "frame {} (mod 8): {} packets, {} bytes",
-            pending.frame_number,
-            pending.packets,
-            pending.set.len()
-        );
-        let mut buffer = gst::Buffer::from_mut_slice(pending.set);
-        let b = buffer.get_mut().unwrap();
-        b.set_pts(pending.pts);
-        b.set_duration(pending.duration);
-        Some(buffer)
+    fn push_frame(&self, frame: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
+        gst::log!(CAT, imp = self, "frame of {} bytes", frame.size());
+        self.srcpad.push(frame)
     }
 
     fn sink_chain(&self, buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
@@ -56,32 +37,17 @@ impl LimitNetDepacketizer {
             gst::warning!(CAT, imp = self, "ignoring an empty packet");
             return Ok(gst::FlowSuccess::Ok);
         };
-        if map.len() > usize::from(u16::MAX) {
-            gst::warning!(CAT, imp = self, "ignoring a packet of {} bytes", map.len());
-            return Ok(gst::FlowSuccess::Ok);
+        // A packet of another frame number or timestamp starts a new frame: the previous one
+        // leaves with what arrived of it.
+        let finished =
+            self.pending
+                .lock()
+                .unwrap()
+                .add((frame_number, buffer.pts()), buffer.pts(), &map);
+        match finished {
+            Some(frame) => self.push_frame(frame),
+            None => Ok(gst::FlowSuccess::Ok),
         }
-        // A packet of another frame number, or with another timestamp, starts a new frame: the
-        // previous one leaves with what arrived of it.
-        let ends_previous = self.pending.lock().unwrap().as_ref().is_some_and(|p| {
-            p.frame_number != frame_number
-                || (p.pts.is_some() && buffer.pts().is_some() && p.pts != buffer.pts())
-        });
-        if ends_previous {
-            if let Some(previous) = self.take_pending() {
-                self.srcpad.push(previous)?;
-            }
-        }
-        let mut guard = self.pending.lock().unwrap();
-        let pending = guard.get_or_insert_with(|| Pending {
-            frame_number,
-            pts: buffer.pts(),
-            duration: buffer.duration(),
-            set: Vec::new(),
-            packets: 0,
-        });
-        packet::push_to_set(&mut pending.set, &map);
-        pending.packets += 1;
-        Ok(gst::FlowSuccess::Ok)
     }
 
     fn sink_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
@@ -93,14 +59,15 @@ impl LimitNetDepacketizer {
                 return self.srcpad.push_event(gst::event::Caps::new(&out));
             }
             gst::EventView::Eos(_) => {
-                if let Some(last) = self.take_pending() {
-                    if let Err(e) = self.srcpad.push(last) {
+                let last = self.pending.lock().unwrap().take();
+                if let Some(last) = last {
+                    if let Err(e) = self.push_frame(last) {
                         gst::debug!(CAT, imp = self, "pushing the last frame at EOS: {:?}", e);
                     }
                 }
             }
             gst::EventView::FlushStop(_) => {
-                *self.pending.lock().unwrap() = None;
+                self.pending.lock().unwrap().take();
             }
             _ => {}
         }
@@ -135,7 +102,7 @@ impl ObjectSubclass for LimitNetDepacketizer {
         Self {
             sinkpad,
             srcpad,
-            pending: Mutex::new(None),
+            pending: Mutex::new(PacketCollector::default()),
         }
     }
 }
@@ -182,7 +149,7 @@ impl ElementImpl for LimitNetDepacketizer {
         transition: gst::StateChange,
     ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
         if transition == gst::StateChange::PausedToReady {
-            *self.pending.lock().unwrap() = None;
+            self.pending.lock().unwrap().take();
         }
         self.parent_change_state(transition)
     }

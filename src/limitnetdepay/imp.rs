@@ -7,8 +7,7 @@ use gst_rtp::prelude::*;
 use gst_rtp::subclass::prelude::*;
 
 use crate::api::{MAX_DIMENSION, StreamFormat};
-use crate::codec::packet;
-use crate::elements::{CAPS_NAME, RTP_ENCODING_NAME};
+use crate::elements::{CAPS_NAME, PacketCollector, RTP_ENCODING_NAME};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -18,18 +17,10 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     )
 });
 
-/// The frame being collected: every packet with its RTP timestamp.
-struct Pending {
-    rtp_time: u32,
-    pts: Option<gst::ClockTime>,
-    /// Packet set (docs/bitstream.md "Packets"): length-prefixed packets as they came.
-    set: Vec<u8>,
-    packets: usize,
-}
-
 #[derive(Default)]
 pub struct LimitNetDepay {
-    pending: Mutex<Option<Pending>>,
+    /// The frame being collected, by RTP timestamp.
+    pending: Mutex<PacketCollector<u32>>,
 }
 
 #[glib::object_subclass]
@@ -79,29 +70,20 @@ impl ElementImpl for LimitNetDepay {
         transition: gst::StateChange,
     ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
         if transition == gst::StateChange::PausedToReady {
-            *self.pending.lock().unwrap() = None;
+            self.pending.lock().unwrap().take();
         }
         self.parent_change_state(transition)
     }
 }
 
 impl LimitNetDepay {
-    /// The frame collected so far, if any, as one buffer: whatever of it arrived.
+    /// The frame collected so far, if any, as one buffer: whatever of it arrived. Its PTS is
+    /// set here, as the base class would stamp it with the packet being processed, which may
+    /// already be of the next frame.
     fn take_pending(&self) -> Option<gst::Buffer> {
-        let pending = self.pending.lock().unwrap().take()?;
-        gst::log!(
-            CAT,
-            imp = self,
-            "frame at RTP time {}: {} packets, {} bytes",
-            pending.rtp_time,
-            pending.packets,
-            pending.set.len()
-        );
-        let mut buffer = gst::Buffer::from_mut_slice(pending.set);
-        // Set here, as the base class would stamp the buffer with the packet being processed,
-        // which may already be of the next frame.
-        buffer.get_mut().unwrap().set_pts(pending.pts);
-        Some(buffer)
+        let frame = self.pending.lock().unwrap().take()?;
+        gst::log!(CAT, imp = self, "frame of {} bytes", frame.size());
+        Some(frame)
     }
 }
 
@@ -152,32 +134,19 @@ impl RTPBaseDepayloadImpl for LimitNetDepay {
         let Ok(payload) = rtp.payload() else {
             return None;
         };
-        let rtp_time = rtp.timestamp();
-        let new_frame = self
-            .pending
-            .lock()
-            .unwrap()
-            .as_ref()
-            .is_some_and(|p| p.rtp_time != rtp_time);
         // A new timestamp ends the previous frame, whose marker packet may have been lost.
-        let previous = if new_frame { self.take_pending() } else { None };
-        if payload.is_empty() || payload.len() > usize::from(u16::MAX) {
-            gst::warning!(
+        let previous =
+            self.pending
+                .lock()
+                .unwrap()
+                .add(rtp.timestamp(), rtp.buffer().pts(), payload);
+        if let Some(previous) = &previous {
+            gst::log!(
                 CAT,
                 imp = self,
-                "ignoring a packet of {} bytes",
-                payload.len()
+                "frame of {} bytes, marker lost",
+                previous.size()
             );
-        } else {
-            let mut guard = self.pending.lock().unwrap();
-            let pending = guard.get_or_insert_with(|| Pending {
-                rtp_time,
-                pts: rtp.buffer().pts(),
-                set: Vec::new(),
-                packets: 0,
-            });
-            packet::push_to_set(&mut pending.set, payload);
-            pending.packets += 1;
         }
         if !rtp.is_marker() {
             return previous;
@@ -202,7 +171,7 @@ impl RTPBaseDepayloadImpl for LimitNetDepay {
                 }
             }
             gst::EventView::FlushStop(_) => {
-                *self.pending.lock().unwrap() = None;
+                self.pending.lock().unwrap().take();
             }
             _ => {}
         }
