@@ -428,14 +428,14 @@ impl Decoder {
                 } else {
                     usize::MAX
                 };
-                let mut used = 0;
-                let all: Box<dyn Iterator<Item = &[u8]>> = if options.format == StreamFormat::Packet
-                {
-                    Box::new(std::iter::once(data))
+                let all: Vec<&[u8]> = if options.format == StreamFormat::Packet {
+                    vec![data]
                 } else {
-                    Box::new(packet::packets_of_set(data))
+                    packet::packets_of_set(data).collect()
                 };
+                let mut used = 0;
                 let packets: Vec<&[u8]> = all
+                    .into_iter()
                     .take_while(|p| {
                         used += p.len();
                         used <= limit
@@ -492,17 +492,7 @@ impl Decoder {
                 if let Some(latent) = latent {
                     latent.resize(total, 0.0);
                     frame.fill_latent(&self.bundle.tables, latent);
-                    if options.format != StreamFormat::Frame {
-                        let max_values = codec::values_for_percentage(total, options.percentage);
-                        packet::conceal_holes(
-                            &frame,
-                            lh,
-                            lw,
-                            max_values,
-                            options.concealment,
-                            latent,
-                        );
-                    }
+                    packet::conceal_holes(&frame, lh, lw, options.concealment, latent);
                 }
                 DecodeReport {
                     status: frame.status,

@@ -193,6 +193,9 @@ pub struct DecodedFrame {
     /// Levels in priority order; `levels[i]` belongs to latent index `order[i]`.
     pub levels: Vec<u8>,
     pub order: Vec<u32>,
+    /// Latent indices of values that were sent but lost on the way (below the declared count
+    /// and the decoder's limit, in no packet that arrived); empty for a frame (prefix).
+    pub lost: Vec<u32>,
     pub status: FrameStatus,
     pub channels: usize,
 }
@@ -231,6 +234,7 @@ pub fn decode_frame(
         declared: 0,
         levels: Vec::new(),
         order: Vec::new(),
+        lost: Vec::new(),
         status: FrameStatus::NoSaliency,
         channels,
     };
