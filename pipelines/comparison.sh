@@ -75,7 +75,7 @@ for i in 0 1 2 3; do # one line each: gst-launch-1.0 cannot pass a newline in a 
     wrap-mode=none auto-resize=false "font-desc=Sans 9" "text=${legend[$i]}")
 done
 pass2+=(! tee name=shown
-  shown. ! queue ! videoconvert ! x264enc ! mp4mux ! filesink location="$out/comparison.mp4"
+  shown. ! queue ! videoconvert ! video/x-raw,format=I420 ! x264enc ! mp4mux ! filesink location="$out/comparison.mp4"
   shown. ! "${unbounded[@]}" ! videoconvert ! pngenc ! multifilesink location="$work/shown/%05d.png")
 gst-launch-1.0 -q "${pass2[@]}"
 end=$(date +%s.%N)

@@ -42,7 +42,7 @@ clip_source "$clip" "$frames" "$out/$name.source"
 start=$(date +%s.%N)
 gst-launch-1.0 -v "${source[@]}" ! videoconvert ! $scale ! limitnetenc $cut ! tee name=sent \
   sent. ! queue max-size-buffers=0 max-size-bytes=0 max-size-time=0 ! multifilesink location="$frames_dir/%05d.lnet" \
-  sent. ! queue ! limitnetdec ! videoconvert ! x264enc ! mp4mux ! filesink location="$out/$name.mp4" \
+  sent. ! queue ! limitnetdec ! videoconvert ! video/x-raw,format=I420 ! x264enc ! mp4mux ! filesink location="$out/$name.mp4" \
   >"$out/$name.log"
 end=$(date +%s.%N)
 

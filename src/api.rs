@@ -244,6 +244,13 @@ impl Encoder {
         }
     }
 
+    /// Bytes of the header and saliency map of a whole frame of this size: a cut below this
+    /// sends no value.
+    pub fn header_bytes(&self, width: u32, height: u32) -> usize {
+        let (lh, lw) = self.stream_params(width, height).latent_dims();
+        codec::header_bytes(self.bundle.tables.channels() * lh * lw)
+    }
+
     pub fn encode(
         &mut self,
         image: &ImageRef<'_>,

@@ -120,13 +120,35 @@ pub fn max_bytes_property(blurb: &str) -> glib::ParamSpec {
         .build()
 }
 
-/// `model`: a compiled-in bundle's name or a bundle directory, unset for the default.
-pub fn model_property() -> glib::ParamSpec {
+/// `model`: a compiled-in bundle's name or a bundle directory; `unset` says what no value means.
+pub fn model_property(unset: &str) -> glib::ParamSpec {
     glib::ParamSpecString::builder("model")
         .nick("Model bundle")
-        .blurb("Model bundle: the name of a compiled-in one (limitnet-lite, limitnet-fast, limitnet-paper) or a directory holding encoder.onnx, decoder.onnx and codec.json; unset = limitnet-lite. Encoder and decoder must use the same bundle")
+        .blurb(&format!("Model bundle: the name of a compiled-in one (limitnet-lite, limitnet-fast, limitnet-paper) or a directory holding encoder.onnx, decoder.onnx and codec.json; unset = {unset}. Encoder and decoder must use the same bundle. Set in the NULL or READY state"))
         .mutable_ready()
         .build()
+}
+
+/// What `set_property` does with a property that only takes effect at the next start (the
+/// `mutable_ready` ones) while the element runs: keeps the old value and says so, instead of
+/// reading back a value that is not in use.
+pub fn refuse_while_running(element: &impl IsA<gst::Element>, property: &str) {
+    let element = element.as_ref();
+    gst::warning!(
+        gst::CAT_RUST,
+        obj = element,
+        "{property} is not changed: it can only be set in the NULL or READY state"
+    );
+    gst::element_warning!(
+        element,
+        gst::CoreError::StateChange,
+        (
+            "Property {} is not changed while {} runs",
+            property,
+            element.name()
+        ),
+        ["It takes effect when the element starts: set it in the NULL or READY state"]
+    );
 }
 
 /// Defaults of the packet properties of limitnetpay and limitnetpacketizer.

@@ -223,16 +223,6 @@ fn every_cut_and_damaged_frame_still_gives_a_frame() {
 }
 
 #[test]
-fn decoder_refuses_a_stream_of_another_model() {
-    init();
-    let mut dec = Harness::new("limitnetdec");
-    dec.set_src_caps_str(
-        "image/x-limitnet,width=224,height=224,framerate=10/1,model-id=0123456789abcdef",
-    );
-    assert!(dec.push(buffer(vec![1, 2, 3], 0)).is_err());
-}
-
-#[test]
 fn pipeline_from_a_photo_file_decodes_recognisably() {
     init();
     let path = common::data_path("coffee-224.png");

@@ -173,6 +173,14 @@ pub(crate) fn write_frame_header(
     bits
 }
 
+/// Bytes of a frame's header and saliency map when it announces `count` values: a cut shorter
+/// than this carries no value.
+pub fn header_bytes(count: usize) -> usize {
+    let mut count_field = Vec::new();
+    write_leb128(&mut count_field, count as u64);
+    2 + count_field.len() + saliency::ENCODED_BYTES
+}
+
 /// How much of a frame could be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FrameStatus {
@@ -354,6 +362,14 @@ mod tests {
         assert_eq!(values_for_percentage(9408, 0.0), 0);
         assert_eq!(values_for_percentage(9408, 250.0), 9408);
         assert_eq!(values_for_percentage(9408, f64::NAN), 9408);
+    }
+
+    #[test]
+    fn header_bytes_grow_with_the_count_field() {
+        assert_eq!(header_bytes(0), 2 + 1 + saliency::ENCODED_BYTES);
+        assert_eq!(header_bytes(127), 43);
+        assert_eq!(header_bytes(128), 44);
+        assert_eq!(header_bytes(12 * 28 * 28), 44);
     }
 
     #[test]

@@ -14,7 +14,7 @@ pub mod tables;
 
 pub use frame::{
     DecodedFrame, FrameEncoder, FrameStatus, StreamParams, decode_frame, encode_frame,
-    values_for_percentage,
+    header_bytes, values_for_percentage,
 };
 pub use order::{priority, priority_order};
 pub use saliency::SaliencyMap;

@@ -1,4 +1,4 @@
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::{LazyLock, Mutex};
 
 use gst::glib;
@@ -9,8 +9,8 @@ use gst_video::subclass::prelude::*;
 use crate::api::{DecodeOptions, Decoder, MAX_DIMENSION, StreamFormat};
 use crate::codec::{FrameStatus, StreamParams};
 use crate::elements::{
-    CAPS_NAME, DEFAULT_MAX_BYTES, DEFAULT_PERCENTAGE, load_bundle, max_bytes_property,
-    model_property, percentage_property, stream_params, threads_property,
+    CAPS_NAME, DEFAULT_MAX_BYTES, DEFAULT_PERCENTAGE, bundle_for_stream, load_bundle,
+    max_bytes_property, model_property, percentage_property, stream_params, threads_property,
 };
 use crate::limitnetdec::DecoderOutput;
 
@@ -46,7 +46,9 @@ impl Default for Settings {
 }
 
 struct State {
-    decoder: Decoder,
+    /// The `model` property's bundle from `start`; with `model` unset, the compiled-in bundle
+    /// the stream caps name, created in `set_format` (kept while the stream's model stays).
+    decoder: Option<Decoder>,
     /// From the sink caps (set_format).
     stream: Option<(StreamParams, StreamFormat, gst_video::VideoInfo)>,
 }
@@ -76,7 +78,7 @@ impl ObjectImpl for LimitNetDec {
             vec![
                 percentage_property("Decode only the first N % of latent values (the rest are taken as zero)"),
                 max_bytes_property("Use only the first N bytes of each frame, as if the link had cut it there (0 = all)"),
-                model_property(),
+                model_property("the compiled-in bundle the stream caps name (model-id)"),
                 threads_property("decoder", DEFAULT_THREADS),
                 glib::ParamSpecEnum::builder_with_default("output", DecoderOutput::Image)
                     .nick("Output")
@@ -89,6 +91,10 @@ impl ObjectImpl for LimitNetDec {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        if matches!(pspec.name(), "model" | "threads") && self.state.lock().unwrap().is_some() {
+            crate::elements::refuse_while_running(&*self.obj(), pspec.name());
+            return;
+        }
         let mut s = self.settings.lock().unwrap();
         match pspec.name() {
             "percentage" => s.percentage = value.get().expect("type checked upstream"),
@@ -121,7 +127,7 @@ impl ElementImpl for LimitNetDec {
         static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
             gst::subclass::ElementMetadata::new(
                 "LimitNet decoder",
-                "Decoder/Video/Image",
+                "Codec/Decoder/Video",
                 "Decodes LimitNet progressive frames, or any prefix of them, to RGB (LimitNet, MobiSys 2024)",
                 "gst-limitnet developers",
             )
@@ -147,20 +153,84 @@ impl ElementImpl for LimitNetDec {
     }
 }
 
-impl VideoDecoderImpl for LimitNetDec {
-    fn start(&self) -> Result<(), gst::ErrorMessage> {
+impl LimitNetDec {
+    /// Makes sure the decoder runs the bundle of model `model_id`: with `model` set, it must be
+    /// that bundle; unset, the compiled-in bundle with that id is taken (or kept).
+    fn ensure_decoder(&self, model_id: &str) -> Result<(), gst::LoggableError> {
         let settings = self.settings.lock().unwrap().clone();
-        let bundle = load_bundle(settings.model.as_deref().map(PathBuf::from).as_deref())?;
+        let current = self
+            .state
+            .lock()
+            .unwrap()
+            .as_ref()
+            .ok_or_else(|| gst::loggable_error!(CAT, "set_format before start"))?
+            .decoder
+            .as_ref()
+            .map(|decoder| decoder.bundle().clone());
+        if let Some(bundle) = current {
+            if bundle.id == model_id {
+                return Ok(());
+            }
+            if settings.model.is_some() {
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::WrongType,
+                    [
+                        "Stream encoded with model {} but this decoder has model {} ({}): set the model property to the bundle the encoder used, or leave it unset to follow the stream",
+                        model_id,
+                        bundle.id,
+                        bundle.name
+                    ]
+                );
+                return Err(gst::loggable_error!(CAT, "model mismatch"));
+            }
+        }
+        let bundle = bundle_for_stream(model_id, None).map_err(|message| {
+            self.post_error_message(message);
+            gst::loggable_error!(CAT, "unknown model {}", model_id)
+        })?;
         gst::info!(
             CAT,
             imp = self,
-            "model {} ({}), {} threads",
-            bundle.name,
+            "stream of model {}: using the compiled-in bundle {}, {} threads",
             bundle.id,
+            bundle.name,
             settings.threads
         );
-        let decoder =
-            Decoder::new(bundle, settings.threads as usize).map_err(crate::elements::init_error)?;
+        let decoder = Decoder::new(bundle, settings.threads as usize).map_err(|e| {
+            self.post_error_message(crate::elements::init_error(e));
+            gst::loggable_error!(CAT, "cannot create the decoder")
+        })?;
+        if let Some(state) = self.state.lock().unwrap().as_mut() {
+            state.decoder = Some(decoder);
+        }
+        Ok(())
+    }
+}
+
+impl VideoDecoderImpl for LimitNetDec {
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let settings = self.settings.lock().unwrap().clone();
+        // A set `model` is loaded now, so a bad one fails at once; unset, the stream caps
+        // choose the bundle (set_format).
+        let decoder = match settings.model.as_deref() {
+            Some(model) => {
+                let bundle = load_bundle(Some(Path::new(model)))?;
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "model {} ({}), {} threads",
+                    bundle.name,
+                    bundle.id,
+                    settings.threads
+                );
+                Some(
+                    Decoder::new(bundle, settings.threads as usize)
+                        .map_err(crate::elements::init_error)?,
+                )
+            }
+            None => None,
+        };
         *self.state.lock().unwrap() = Some(State {
             decoder,
             stream: None,
@@ -200,26 +270,7 @@ impl VideoDecoderImpl for LimitNetDec {
             );
             return Err(gst::loggable_error!(CAT, "single packets"));
         }
-        {
-            let guard = self.state.lock().unwrap();
-            let st = guard
-                .as_ref()
-                .ok_or_else(|| gst::loggable_error!(CAT, "set_format before start"))?;
-            let bundle = st.decoder.bundle();
-            if bundle.id != params.model_id {
-                gst::element_imp_error!(
-                    self,
-                    gst::StreamError::WrongType,
-                    [
-                        "Stream encoded with model {} but this decoder has model {} ({}): set the model property to the bundle the encoder used",
-                        params.model_id,
-                        bundle.id,
-                        bundle.name
-                    ]
-                );
-                return Err(gst::loggable_error!(CAT, "model mismatch"));
-            }
-        }
+        self.ensure_decoder(&params.model_id)?;
         let instance = self.obj();
         let output = instance
             .set_output_state(
@@ -268,6 +319,10 @@ impl VideoDecoderImpl for LimitNetDec {
             let state = guard.as_mut().ok_or(gst::FlowError::Flushing)?;
             let (params, format, info) =
                 state.stream.as_ref().ok_or(gst::FlowError::NotNegotiated)?;
+            let decoder = state
+                .decoder
+                .as_mut()
+                .ok_or(gst::FlowError::NotNegotiated)?;
             options.format = *format;
             let output = frame.output_buffer_mut().ok_or(gst::FlowError::Error)?;
             let mut vframe = gst_video::VideoFrameRef::from_buffer_ref_writable(output, info)
@@ -285,14 +340,10 @@ impl VideoDecoderImpl for LimitNetDec {
                 .map_err(|_| gst::FlowError::Error)?;
             match settings.output {
                 DecoderOutput::Image => {
-                    state
-                        .decoder
-                        .decode_into(params, map.as_slice(), &options, out, stride)
+                    decoder.decode_into(params, map.as_slice(), &options, out, stride)
                 }
                 DecoderOutput::Saliency => {
-                    state
-                        .decoder
-                        .saliency_into(params, map.as_slice(), &options, out, stride)
+                    decoder.saliency_into(params, map.as_slice(), &options, out, stride)
                 }
             }
             .map_err(|e| {

@@ -52,6 +52,8 @@ struct State {
     input: Option<(gst_video::VideoInfo, PixelLayout)>,
     /// The bitrate was set on a stream without a frame rate and a warning was posted.
     warned_no_framerate: bool,
+    /// The last cut below a frame's header that a warning was posted about.
+    warned_cut: Option<usize>,
 }
 
 #[derive(Default)]
@@ -92,7 +94,7 @@ impl ObjectImpl for LimitNetEnc {
                     .default_value(DEFAULT_BITRATE)
                     .mutable_playing()
                     .build(),
-                model_property(),
+                model_property("limitnet-lite"),
                 threads_property("encoder", DEFAULT_THREADS),
             ]
         });
@@ -100,6 +102,10 @@ impl ObjectImpl for LimitNetEnc {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        if matches!(pspec.name(), "model" | "threads") && self.state.lock().unwrap().is_some() {
+            crate::elements::refuse_while_running(&*self.obj(), pspec.name());
+            return;
+        }
         let mut s = self.settings.lock().unwrap();
         match pspec.name() {
             "percentage" => s.percentage = value.get().expect("type checked upstream"),
@@ -132,7 +138,7 @@ impl ElementImpl for LimitNetEnc {
         static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
             gst::subclass::ElementMetadata::new(
                 "LimitNet encoder",
-                "Encoder/Video/Image",
+                "Codec/Encoder/Video",
                 "Progressive, content-aware learned image codec for weak devices and networks (LimitNet, MobiSys 2024)",
                 "gst-limitnet developers",
             )
@@ -188,6 +194,7 @@ impl VideoEncoderImpl for LimitNetEnc {
             encoder,
             input: None,
             warned_no_framerate: false,
+            warned_cut: None,
         });
         Ok(())
     }
@@ -264,6 +271,24 @@ impl VideoEncoderImpl for LimitNetEnc {
                 percentage: settings.percentage,
                 max_bytes: min_limit(settings.max_bytes as usize, budget.unwrap_or(0)),
             };
+            let header = state.encoder.header_bytes(info.width(), info.height());
+            if options.max_bytes > 0
+                && options.max_bytes < header
+                && state.warned_cut != Some(options.max_bytes)
+            {
+                state.warned_cut = Some(options.max_bytes);
+                gst::element_imp_warning!(
+                    self,
+                    gst::StreamError::Encode,
+                    [
+                        "Frames are cut at {} bytes (max-bytes={}, bitrate={}), less than their {}-byte header and saliency map: they carry no values and decode to the empty-latent image",
+                        options.max_bytes,
+                        settings.max_bytes,
+                        settings.bitrate,
+                        header
+                    ]
+                );
+            }
             let input = frame.input_buffer().ok_or(gst::FlowError::Error)?;
             let vframe =
                 gst_video::VideoFrameRef::from_buffer_ref_readable(input, info).map_err(|_| {

@@ -173,7 +173,7 @@ impl ElementImpl for LimitNetParse {
         static META: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
             gst::subclass::ElementMetadata::new(
                 "LimitNet file reader",
-                "Codec/Demuxer",
+                "Codec/Parser/Video",
                 "Reads .lnet files (docs/bitstream.md) into LimitNet frames with their timestamps",
                 "gst-limitnet developers",
             )

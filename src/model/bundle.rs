@@ -116,6 +116,14 @@ impl ModelBundle {
         if let Some(bundle) = model.to_str().and_then(Self::embedded_named) {
             return bundle;
         }
+        if !model.is_dir() {
+            // Most often a mistyped name: say which names there are.
+            return Err(format!(
+                "{} is neither a compiled-in bundle ({}) nor a bundle directory",
+                model.display(),
+                Self::embedded_names().collect::<Vec<_>>().join(", ")
+            ));
+        }
         Self::from_dir(model).map(Arc::new)
     }
 
