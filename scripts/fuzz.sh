@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing (cargo-fuzz, libFuzzer) of everything that parses bytes: frames, the
-# packets, the .lnet reader, codec tables and bundle loading (fuzz/fuzz_targets/). Runs each target for
+# packets, the .lnet reader, codec tables, bundle loading and the ONNX graph reader (fuzz/fuzz_targets/). Runs each target for
 # SECONDS (default 20) from its seeds (fuzz/seeds/<target>, real streams) plus what earlier runs
 # found (fuzz/corpus/<target>, not committed), one after another, and fails on any finding
 # (panic, overflow, allocation over 256 MB, an input taking over 10 s); the input that failed
@@ -17,7 +17,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 seconds=${1:-20}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(frame packets container tables bundle)
+[ ${#targets[@]} -gt 0 ] || targets=(frame packets container tables bundle normalize)
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "fuzz: installing cargo-fuzz"

@@ -386,6 +386,14 @@ pub struct DecodeReport {
     pub packets: Option<PacketStats>,
 }
 
+/// Loads ONNX Runtime (once per process) and says whether it is usable, without creating a
+/// session: what an element checks at start when its bundle is only known later.
+pub fn check_runtime() -> Result<(), Error> {
+    crate::model::runtime::runtime()
+        .map(|_| ())
+        .map_err(runtime_error)
+}
+
 /// Decodes frames of one bundle (one ONNX session, buffers reused).
 pub struct Decoder {
     bundle: Arc<ModelBundle>,

@@ -38,21 +38,41 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     limitnetdepay::register(plugin)?;
     limitnetpacketizer::register(plugin)?;
     limitnetdepacketizer::register(plugin)?;
-    // So that decodebin finds limitnetparse ! limitnetdec for .lnet files.
+    // So that decodebin finds limitnetparse ! limitnetdec for .lnet files. The check is a few
+    // bytes, and SECONDARY lets the common formats' typefinders run first.
     let caps = gst::Caps::new_empty_simple(elements::FILE_CAPS_NAME);
     gst::TypeFind::register(
         Some(plugin),
         "limitnet-file",
-        gst::Rank::PRIMARY,
+        gst::Rank::SECONDARY,
         Some("lnet"),
         Some(&caps.clone()),
         move |tf| {
-            if tf.peek(0, 4) == Some(&codec::container::MAGIC[..]) {
-                tf.suggest(gst::TypeFindProbability::Maximum, &caps);
+            if let Some(probability) = lnet_probability(tf) {
+                tf.suggest(probability, &caps);
             }
         },
     )?;
     Ok(())
+}
+
+/// A `.lnet` file starts with its magic; when that copy of the header is damaged, the second
+/// copy (version 2) follows within the first bytes.
+fn lnet_probability(tf: &mut gst::TypeFind) -> Option<gst::TypeFindProbability> {
+    let magic = &codec::container::MAGIC[..];
+    if tf.peek(0, 4) == Some(magic) {
+        return Some(gst::TypeFindProbability::Maximum);
+    }
+    let second_copy = [magic, &[codec::container::VERSION]].concat();
+    for window in [4096u32, 512, 64] {
+        if let Some(head) = tf.peek(0, window) {
+            return head
+                .windows(second_copy.len())
+                .any(|w| w == second_copy)
+                .then_some(gst::TypeFindProbability::Likely);
+        }
+    }
+    None
 }
 
 gst::plugin_define!(

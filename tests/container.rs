@@ -4,10 +4,7 @@
 
 mod common;
 
-fn init() {
-    gst::init().unwrap();
-    let _ = gstlimitnet::plugin_register_static();
-}
+use common::init;
 
 /// The RGB frames reaching `appsink name=sink`, or the error message.
 fn frames(description: &str) -> Result<Vec<Vec<u8>>, String> {
@@ -69,5 +66,122 @@ fn lnet_file_round_trip_equals_live_decoding() {
     ))
     .unwrap_err();
     assert!(err.contains("not a .lnet file"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A .lnet of `frames` frames at 10 fps, each different (a moving ball), with `model`.
+fn write_clip(path: &std::path::Path, frames: u32, model: &str) {
+    frames_or_panic(&format!(
+        "videotestsrc pattern=ball num-buffers={frames} ! video/x-raw,width=96,height=64,framerate=10/1 ! \
+         videoconvert ! limitnetenc model={model} ! limitnetmux ! filesink location={}",
+        path.display()
+    ));
+}
+
+fn frames_or_panic(description: &str) -> Vec<Vec<u8>> {
+    frames(description).unwrap_or_else(|e| panic!("{description}: {e}"))
+}
+
+/// What a paused pipeline reports, and the frames after a seek.
+struct Seeked {
+    duration: Option<gst::ClockTime>,
+    seekable: bool,
+    /// (pts, RGB) of each frame after the seek.
+    frames: Vec<(gst::ClockTime, Vec<u8>)>,
+}
+
+/// What a paused `pipeline` reports, then the frames that reach `sink` after a flushing,
+/// accurate seek to `to`.
+fn seek_in(pipeline: &gst::Element, sink: &gst::Element, to: gst::ClockTime) -> Seeked {
+    use gst::prelude::*;
+    let sink = sink.clone().downcast::<gst_app::AppSink>().unwrap();
+    pipeline.set_state(gst::State::Paused).unwrap();
+    let (result, ..) = pipeline.state(gst::ClockTime::from_seconds(30));
+    result.unwrap();
+    let duration = pipeline.query_duration::<gst::ClockTime>();
+    let mut q = gst::query::Seeking::new(gst::Format::Time);
+    let seekable = pipeline.query(&mut q) && q.result().0;
+    pipeline
+        .seek_simple(gst::SeekFlags::FLUSH | gst::SeekFlags::ACCURATE, to)
+        .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut out = Vec::new();
+    while let Some(s) = sink.try_pull_sample(gst::ClockTime::from_seconds(10)) {
+        let b = s.buffer_owned().unwrap();
+        out.push((b.pts().unwrap(), common::rgb_of(&b, s.caps().unwrap())));
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    Seeked {
+        duration,
+        seekable,
+        frames: out,
+    }
+}
+
+#[test]
+fn lnet_files_of_every_bundle_play_seek_and_report_their_duration() {
+    use gst::prelude::*;
+    init();
+    let dir = std::env::temp_dir().join(format!("limitnet-seek-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rgb_sink = "videoconvert ! video/x-raw,format=RGB ! appsink name=sink sync=false";
+    for model in ["limitnet-lite", "limitnet-fast", "limitnet-paper"] {
+        let file = dir.join(format!("{model}.lnet"));
+        write_clip(&file, 20, model);
+        let parser = format!(
+            "filesrc location={} ! limitnetparse ! limitnetdec ! {rgb_sink}",
+            file.display()
+        );
+        let all = frames_or_panic(&parser);
+        assert_eq!(all.len(), 20, "{model}");
+        assert!(
+            all.windows(2).all(|w| w[0] != w[1]),
+            "{model}: frames differ"
+        );
+        let to = gst::ClockTime::from_mseconds(1300);
+        for how in ["limitnetparse", "playbin"] {
+            let (pipeline, sink) = if how == "playbin" {
+                let sink = gst::parse::bin_from_description(rgb_sink, true).unwrap();
+                let playbin = gst::ElementFactory::make("playbin")
+                    .property("uri", format!("file://{}", file.display()))
+                    .property("video-sink", &sink)
+                    .build()
+                    .unwrap();
+                (playbin, sink.by_name("sink").unwrap())
+            } else {
+                let pipeline = gst::parse::launch(&parser).unwrap();
+                let sink = pipeline
+                    .downcast_ref::<gst::Bin>()
+                    .unwrap()
+                    .by_name("sink")
+                    .unwrap();
+                (pipeline, sink)
+            };
+            let Seeked {
+                duration,
+                seekable,
+                frames: after,
+            } = seek_in(&pipeline, &sink, to);
+            assert_eq!(
+                duration,
+                Some(gst::ClockTime::from_seconds(2)),
+                "{model} {how}"
+            );
+            assert!(seekable, "{model} {how}");
+            assert_eq!(after.len(), 7, "{model} {how}: frames 13..20");
+            for (i, (pts, rgb)) in after.iter().enumerate() {
+                assert_eq!(
+                    *pts,
+                    to + gst::ClockTime::from_mseconds(100 * i as u64),
+                    "{model} {how}"
+                );
+                assert!(
+                    rgb == &all[13 + i],
+                    "{model} {how}: frame {} after the seek",
+                    13 + i
+                );
+            }
+        }
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }

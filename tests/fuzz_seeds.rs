@@ -1,5 +1,5 @@
 //! Writes the fuzzers' seed corpus (fuzz/seeds/<target>/) from real streams: frames of the photos
-//! in tests/data encoded by the limitnet-paper model, cut at several points, a .lnet file written by
+//! in tests/data encoded by the default model (limitnet-lite), cut at several points, a .lnet file written by
 //! limitnetmux, and the bundle's codec.json. Each seed starts with the selector bytes its target
 //! reads first (see the doc comment of each fuzz/fuzz_targets/*.rs).
 //!
@@ -236,14 +236,14 @@ fn tables_seeds(codec_json: &[u8], payload: &[u8]) {
 /// start of the real graphs (the hash is all the loader does with them).
 fn bundle_seeds(codec_json: &[u8]) {
     let dir = seed_dir("bundle");
-    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/limitnet-paper");
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/limitnet-lite");
     let encoder = std::fs::read(models.join("encoder.onnx")).unwrap();
     let decoder = std::fs::read(models.join("decoder.onnx")).unwrap();
     let (encoder, decoder) = (&encoder[..256], &decoder[..256]);
     let len = |b: &[u8]| (b.len() as u16).to_le_bytes();
     write(
         &dir,
-        "limitnet-paper",
+        "limitnet-lite",
         &[&len(encoder), &len(decoder), encoder, decoder, codec_json],
     );
     write(&dir, "no-graphs", &[&[0; 4], codec_json]);
@@ -252,8 +252,8 @@ fn bundle_seeds(codec_json: &[u8]) {
 #[test]
 #[ignore = "writes fuzz/seeds; run by hand when the formats change"]
 fn write_fuzz_seeds() {
-    // The bundle whose codec.json the frame target decodes with, whatever the default is.
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/limitnet-paper");
+    // The default bundle, whose codec.json the frame target decodes with.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/limitnet-lite");
     let bundle = ModelBundle::from_dir(&dir).unwrap();
     let codec_json = std::fs::read(dir.join("codec.json")).unwrap();
     let mut encoder = Encoder::new(Arc::new(bundle), 1).unwrap();
@@ -262,4 +262,19 @@ fn write_fuzz_seeds() {
     tables_seeds(&codec_json, &payload);
     bundle_seeds(&codec_json);
     packets_seeds(&mut Encoder::new(ModelBundle::embedded().unwrap(), 1).unwrap());
+    normalize_seeds();
+}
+
+/// `normalize` target seeds: the real encoder graphs (whose normalisation folds) and a decoder
+/// graph (which has none).
+fn normalize_seeds() {
+    let dir = seed_dir("normalize");
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    for (name, file) in [
+        ("lite-encoder", "limitnet-lite/encoder.onnx"),
+        ("paper-encoder", "limitnet-paper/encoder.onnx"),
+        ("lite-decoder", "limitnet-lite/decoder.onnx"),
+    ] {
+        write(&dir, name, &[&std::fs::read(models.join(file)).unwrap()]);
+    }
 }

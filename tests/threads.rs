@@ -1,6 +1,7 @@
 //! The `threads` property of both elements reaches ONNX Runtime: N intra-op threads run the
 //! network in the streaming thread plus N - 1 pool threads, created when the element starts and
 //! gone when it stops. (Its own test binary with one test: it counts the process's threads.)
+//! limitnetdec is given its model: without one it creates its session with the stream caps.
 
 use gst::prelude::*;
 
@@ -15,6 +16,7 @@ fn thread_count() -> usize {
 fn threads_added_at_start(factory: &str, threads: u32) -> (usize, usize) {
     let element = gst::ElementFactory::make(factory)
         .property("threads", threads)
+        .property("model", "limitnet-lite")
         .build()
         .unwrap();
     element.set_state(gst::State::Ready).unwrap();

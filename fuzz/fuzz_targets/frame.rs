@@ -1,4 +1,4 @@
-//! `codec::decode_frame` on arbitrary bytes with the embedded model's codec tables.
+//! `codec::decode_frame` on arbitrary bytes with the default bundle's (limitnet-lite) codec tables.
 //!
 //! Input: `width - 1 | height - 1 | value limit | cut | frame...` (one byte each, so frames are
 //! at most 256x256 and the latent at most 12x32x32 values). The stream's model id is
@@ -19,7 +19,7 @@ use libfuzzer_sys::fuzz_target;
 const MODEL_ID: &str = "fuzz";
 
 static TABLES: LazyLock<CodecTables> = LazyLock::new(|| {
-    CodecTables::from_json(include_bytes!("../../models/limitnet-paper/codec.json"))
+    CodecTables::from_json(include_bytes!("../../models/limitnet-lite/codec.json"))
         .expect("the embedded codec.json is valid")
 });
 

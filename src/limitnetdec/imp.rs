@@ -6,7 +6,7 @@ use gst::subclass::prelude::*;
 use gst_video::prelude::*;
 use gst_video::subclass::prelude::*;
 
-use crate::api::{DecodeOptions, Decoder, MAX_DIMENSION, StreamFormat};
+use crate::api::{DecodeOptions, Decoder, MAX_DIMENSION, StreamFormat, check_runtime};
 use crate::codec::{FrameStatus, StreamParams};
 use crate::elements::{
     CAPS_NAME, DEFAULT_MAX_BYTES, DEFAULT_PERCENTAGE, bundle_for_stream, load_bundle,
@@ -229,7 +229,11 @@ impl VideoDecoderImpl for LimitNetDec {
                         .map_err(crate::elements::init_error)?,
                 )
             }
-            None => None,
+            None => {
+                // The bundle comes with the caps, but a missing runtime is told now.
+                check_runtime().map_err(crate::elements::init_error)?;
+                None
+            }
         };
         *self.state.lock().unwrap() = Some(State {
             decoder,

@@ -1,10 +1,11 @@
 use std::sync::{LazyLock, Mutex};
 
 use gst::glib;
-use gst::prelude::*;
 use gst::subclass::prelude::*;
+use gst_base::prelude::*;
+use gst_base::subclass::prelude::*;
 
-use crate::codec::container::{self, Item, Record};
+use crate::codec::container::{self, Damage, Record, Scanner, Step};
 use crate::elements::{CAPS_NAME, FILE_CAPS_NAME};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -15,16 +16,20 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     )
 });
 
+/// The tails read from the end of a file to find its duration, each larger than the last.
+const TAIL_SIZES: [u64; 3] = [64 << 10, 1 << 20, 16 << 20];
+
 #[derive(Default)]
 struct State {
-    reader: container::Reader,
-    /// Caps and a time segment go out once the file header is read.
-    started: bool,
+    scanner: Scanner,
+    /// Where the damage being skipped began, so one warning covers one damaged stretch.
+    skipping_since: Option<u64>,
+    /// An error was posted.
+    failed: bool,
 }
 
+#[derive(Default)]
 pub struct LimitNetParse {
-    sinkpad: gst::Pad,
-    srcpad: gst::Pad,
     state: Mutex<State>,
 }
 
@@ -33,95 +38,108 @@ fn clock(t: Option<u64>) -> Option<gst::ClockTime> {
 }
 
 impl LimitNetParse {
-    fn push_record(&self, rec: Record) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let mut buffer = gst::Buffer::from_mut_slice(rec.payload);
+    /// The caps of the file header go downstream; in pull mode the file's end tells its
+    /// duration (version 2: the last record whose header checksum holds).
+    fn start_stream(&self, caps: &str, version: u8) -> Result<(), gst::FlowError> {
+        let caps = caps
+            .parse::<gst::Caps>()
+            .ok()
+            .filter(|c| c.structure(0).is_some_and(|s| s.name() == CAPS_NAME));
+        let Some(caps) = caps else {
+            gst::element_imp_error!(
+                self,
+                gst::StreamError::Demux,
+                ["The .lnet header does not hold LimitNet caps"]
+            );
+            return Err(gst::FlowError::Error);
+        };
+        gst::debug!(
+            CAT,
+            imp = self,
+            "version {} file, stream caps {}",
+            version,
+            caps
+        );
+        let obj = self.obj();
+        obj.src_pad().push_event(gst::event::Caps::new(&caps));
+        if version >= 2
+            && let Some(duration) = self.duration_from_the_end()
+        {
+            gst::info!(CAT, imp = self, "duration {}", duration);
+            obj.set_duration(duration, 0);
+        }
+        Ok(())
+    }
+
+    fn duration_from_the_end(&self) -> Option<gst::ClockTime> {
+        let sink = self.obj().sink_pad().clone();
+        if sink.mode() != gst::PadMode::Pull {
+            return None;
+        }
+        let size = *sink.peer_query_duration::<gst::format::Bytes>()?;
+        for tail in TAIL_SIZES {
+            let tail = tail.min(size);
+            let buffer = sink
+                .pull_range(size - tail, tail as u32)
+                .inspect_err(|e| gst::debug!(CAT, imp = self, "cannot read the end: {:?}", e))
+                .ok()?;
+            let map = buffer.map_readable().ok()?;
+            if let Some(end) = container::last_record_end_time(&map) {
+                return Some(gst::ClockTime::from_nseconds(end));
+            }
+            if tail == size {
+                break;
+            }
+        }
+        None
+    }
+
+    fn finish_record(
+        &self,
+        mut frame: gst_base::BaseParseFrame,
+        record: Record,
+        len: usize,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let offset = frame.offset();
+        match record.damage {
+            Some(Damage::Checksum) => gst::element_imp_warning!(
+                self,
+                gst::StreamError::Demux,
+                [
+                    "The frame at byte {} (pts {}) does not match its checksum: passed on as corrupted",
+                    offset,
+                    clock(record.pts).display()
+                ]
+            ),
+            Some(Damage::CutShort) => gst::element_imp_warning!(
+                self,
+                gst::StreamError::Demux,
+                [
+                    "The file ends inside a frame: passing on its first {} bytes",
+                    record.payload.len()
+                ]
+            ),
+            None => {}
+        }
+        gst::log!(
+            CAT,
+            imp = self,
+            "frame of {} bytes at byte {}, pts {}",
+            record.payload.len(),
+            offset,
+            clock(record.pts).display()
+        );
+        let mut buffer = gst::Buffer::from_mut_slice(record.payload);
         {
             let b = buffer.get_mut().unwrap();
-            b.set_pts(clock(rec.pts));
-            b.set_duration(clock(rec.duration));
-        }
-        self.srcpad.push(buffer)
-    }
-
-    fn drain(&self) -> Result<gst::FlowSuccess, gst::FlowError> {
-        loop {
-            let item = self.state.lock().unwrap().reader.next_item();
-            match item {
-                Ok(None) => return Ok(gst::FlowSuccess::Ok),
-                Ok(Some(Item::Header { caps })) => {
-                    let caps = caps
-                        .parse::<gst::Caps>()
-                        .ok()
-                        .filter(|c| c.structure(0).is_some_and(|s| s.name() == CAPS_NAME));
-                    let Some(caps) = caps else {
-                        gst::element_imp_error!(
-                            self,
-                            gst::StreamError::Demux,
-                            ["The .lnet header does not hold LimitNet caps"]
-                        );
-                        return Err(gst::FlowError::Error);
-                    };
-                    gst::debug!(CAT, imp = self, "stream caps {}", caps);
-                    self.srcpad.push_event(gst::event::Caps::new(&caps));
-                    self.srcpad
-                        .push_event(gst::event::Segment::new(&gst::FormattedSegment::<
-                            gst::ClockTime,
-                        >::new()));
-                    self.state.lock().unwrap().started = true;
-                }
-                Ok(Some(Item::Frame(rec))) => {
-                    gst::log!(CAT, imp = self, "frame of {} bytes", rec.payload.len());
-                    self.push_record(rec)?;
-                }
-                Err(e) => {
-                    gst::element_imp_error!(self, gst::StreamError::Demux, ["{}", e]);
-                    return Err(gst::FlowError::Error);
-                }
+            b.set_pts(clock(record.pts));
+            b.set_duration(clock(record.duration));
+            if record.damage == Some(Damage::Checksum) {
+                b.set_flags(gst::BufferFlags::CORRUPTED);
             }
         }
-    }
-
-    fn sink_chain(&self, buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let map = buffer.map_readable().map_err(|_| gst::FlowError::Error)?;
-        self.state.lock().unwrap().reader.push(&map);
-        drop(map);
-        self.drain()
-    }
-
-    fn sink_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
-        match event.view() {
-            // Ours come from the file header.
-            gst::EventView::Caps(_) | gst::EventView::Segment(_) => true,
-            gst::EventView::Eos(_) => {
-                // A file cut inside its last frame still gives that frame's prefix.
-                let (last, started) = {
-                    let mut s = self.state.lock().unwrap();
-                    (s.reader.finish(), s.started)
-                };
-                if let Some(rec) = last.filter(|_| started) {
-                    gst::warning!(
-                        CAT,
-                        imp = self,
-                        "file ends inside a frame: passing on its first {} bytes",
-                        rec.payload.len()
-                    );
-                    let _ = self.push_record(rec);
-                }
-                if !started {
-                    gst::element_imp_error!(
-                        self,
-                        gst::StreamError::Demux,
-                        ["No .lnet header before the end of the stream"]
-                    );
-                }
-                gst::Pad::event_default(pad, Some(&*self.obj()), event)
-            }
-            gst::EventView::FlushStop(_) => {
-                *self.state.lock().unwrap() = State::default();
-                gst::Pad::event_default(pad, Some(&*self.obj()), event)
-            }
-            _ => gst::Pad::event_default(pad, Some(&*self.obj()), event),
-        }
+        frame.set_output_buffer(buffer);
+        self.obj().finish_frame(frame, len as u32)
     }
 }
 
@@ -129,42 +147,10 @@ impl LimitNetParse {
 impl ObjectSubclass for LimitNetParse {
     const NAME: &'static str = "GstLimitNetParse";
     type Type = super::LimitNetParse;
-    type ParentType = gst::Element;
-
-    fn with_class(klass: &Self::Class) -> Self {
-        let sinkpad = gst::Pad::builder_from_template(&klass.pad_template("sink").unwrap())
-            .chain_function(|_pad, parent, buffer| {
-                LimitNetParse::catch_panic_pad_function(
-                    parent,
-                    || Err(gst::FlowError::Error),
-                    |imp| imp.sink_chain(buffer),
-                )
-            })
-            .event_function(|pad, parent, event| {
-                LimitNetParse::catch_panic_pad_function(
-                    parent,
-                    || false,
-                    |imp| imp.sink_event(pad, event),
-                )
-            })
-            .build();
-        let srcpad = gst::Pad::builder_from_template(&klass.pad_template("src").unwrap()).build();
-        Self {
-            sinkpad,
-            srcpad,
-            state: Mutex::new(State::default()),
-        }
-    }
+    type ParentType = gst_base::BaseParse;
 }
 
-impl ObjectImpl for LimitNetParse {
-    fn constructed(&self) {
-        self.parent_constructed();
-        let obj = self.obj();
-        obj.add_pad(&self.sinkpad).unwrap();
-        obj.add_pad(&self.srcpad).unwrap();
-    }
-}
+impl ObjectImpl for LimitNetParse {}
 
 impl GstObjectImpl for LimitNetParse {}
 
@@ -174,7 +160,7 @@ impl ElementImpl for LimitNetParse {
             gst::subclass::ElementMetadata::new(
                 "LimitNet file reader",
                 "Codec/Parser/Video",
-                "Reads .lnet files (docs/bitstream.md) into LimitNet frames with their timestamps",
+                "Reads .lnet files (docs/bitstream.md) into LimitNet frames with their timestamps; seekable, and damage loses only the frames it touches",
                 "gst-limitnet developers",
             )
         });
@@ -189,14 +175,104 @@ impl ElementImpl for LimitNetParse {
         });
         TEMPLATES.as_ref()
     }
+}
 
-    fn change_state(
+impl BaseParseImpl for LimitNetParse {
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        *self.state.lock().unwrap() = State::default();
+        let obj = self.obj();
+        obj.set_min_frame_size(5);
+        // Records carry their own timestamps; any record start is a place to resume.
+        obj.set_pts_interpolation(false);
+        obj.set_has_timing_info(true);
+        obj.set_syncable(true);
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        *self.state.lock().unwrap() = State::default();
+        Ok(())
+    }
+
+    fn handle_frame(
         &self,
-        transition: gst::StateChange,
-    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
-        if transition == gst::StateChange::ReadyToPaused {
-            *self.state.lock().unwrap() = State::default();
+        frame: gst_base::BaseParseFrame,
+    ) -> Result<(gst::FlowSuccess, u32), gst::FlowError> {
+        let obj = self.obj();
+        let at_end = obj.is_draining();
+        let step = {
+            let input = frame.buffer().ok_or(gst::FlowError::Error)?;
+            let map = input.map_readable().map_err(|_| gst::FlowError::Error)?;
+            self.state.lock().unwrap().scanner.step(&map, at_end)
+        };
+        if !matches!(step, Step::Skip(_) | Step::NeedMore(_)) {
+            let since = self.state.lock().unwrap().skipping_since.take();
+            if let Some(since) = since {
+                gst::debug!(
+                    CAT,
+                    imp = self,
+                    "resynchronised at byte {} after {} damaged bytes",
+                    frame.offset(),
+                    frame.offset().saturating_sub(since)
+                );
+            }
         }
-        self.parent_change_state(transition)
+        match step {
+            Step::NeedMore(n) => {
+                obj.set_min_frame_size(n as u32);
+                Ok((gst::FlowSuccess::Ok, 0))
+            }
+            Step::Header { caps, version, len } => {
+                self.start_stream(&caps, version)?;
+                obj.set_min_frame_size(5);
+                Ok((gst::FlowSuccess::Ok, len as u32))
+            }
+            Step::HeaderCopy(len) => Ok((gst::FlowSuccess::Ok, len as u32)),
+            Step::Frame { record, len } => {
+                obj.set_min_frame_size(5);
+                self.finish_record(frame, record, len)?;
+                Ok((gst::FlowSuccess::Ok, 0))
+            }
+            Step::Skip(len) => {
+                let mut state = self.state.lock().unwrap();
+                let header_known = state.scanner.version().is_some();
+                if state.skipping_since.is_none() && header_known {
+                    state.skipping_since = Some(frame.offset());
+                    drop(state);
+                    gst::element_imp_warning!(
+                        self,
+                        gst::StreamError::Demux,
+                        [
+                            "Damaged data at byte {}: skipping to the next whole record",
+                            frame.offset()
+                        ]
+                    );
+                }
+                obj.set_min_frame_size(5);
+                Ok((gst::FlowSuccess::Ok, len as u32))
+            }
+            Step::Error(e) => {
+                self.state.lock().unwrap().failed = true;
+                gst::element_imp_error!(self, gst::StreamError::Demux, ["{}", e]);
+                Err(gst::FlowError::Error)
+            }
+        }
+    }
+
+    fn sink_event(&self, event: gst::Event) -> bool {
+        let eos = matches!(event.view(), gst::EventView::Eos(_));
+        // The base class drains first: a file cut short gives its last prefix.
+        let handled = self.parent_sink_event(event);
+        let state = self.state.lock().unwrap();
+        if eos && state.scanner.version().is_none() && !state.failed {
+            drop(state);
+            // An empty stream never reached handle_frame.
+            gst::element_imp_error!(
+                self,
+                gst::StreamError::Demux,
+                ["{}", container::ContainerError::NoHeader]
+            );
+        }
+        handled
     }
 }

@@ -6,7 +6,7 @@ use gst::prelude::*;
 mod imp;
 
 glib::wrapper! {
-    pub struct LimitNetParse(ObjectSubclass<imp::LimitNetParse>) @extends gst::Element, gst::Object;
+    pub struct LimitNetParse(ObjectSubclass<imp::LimitNetParse>) @extends gst_base::BaseParse, gst::Element, gst::Object;
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {

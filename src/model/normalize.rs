@@ -355,7 +355,7 @@ mod tests {
         // Not protobuf at all, or cut short: no fold and no panic.
         assert!(fold_input_normalization(b"not an onnx file", "image").is_none());
         for cut in [1, 10, 100, bundle.encoder_onnx.len() / 2] {
-            let _ = fold_input_normalization(&bundle.encoder_onnx[..cut], "image");
+            assert!(fold_input_normalization(&bundle.encoder_onnx[..cut], "image").is_none());
         }
     }
 
