@@ -22,7 +22,7 @@ pub use crate::codec::packet::Concealment;
 use crate::codec::packet::{self, PacketStats};
 use crate::codec::quant::round_to_u8;
 use crate::codec::{self, DecodedFrame, FrameError, FrameStatus, SaliencyMap, StreamParams};
-use crate::model::{DecoderSession, EncoderSession, ModelBundle};
+use crate::model::{DecoderSession, EncoderSession, ModelBundle, tiles};
 
 /// Largest frame side accepted (the decoder's full-resolution feature maps grow with the area).
 pub const MAX_DIMENSION: u32 = 4096;
@@ -386,6 +386,39 @@ pub struct DecodeReport {
     pub packets: Option<PacketStats>,
 }
 
+/// Writes the pixels `ys` x `xs` (frame coordinates) of planar RGB in 0..1 (`3` planes of
+/// `pw` x `ph`, whose top-left pixel is the frame's `origin` (row, column)) into packed RGB.
+#[allow(clippy::too_many_arguments)]
+fn write_rgb(
+    rgb: &[f32],
+    pw: usize,
+    ph: usize,
+    origin: (usize, usize),
+    ys: std::ops::Range<usize>,
+    xs: std::ops::Range<usize>,
+    out: &mut [u8],
+    stride: usize,
+) {
+    let plane = pw * ph;
+    let (red, rest) = rgb.split_at(plane);
+    let (green, blue) = rest.split_at(plane);
+    let columns = xs.start - origin.1..xs.end - origin.1;
+    for y in ys {
+        let at = (y - origin.0) * pw;
+        let planes = (
+            &red[at..][columns.clone()],
+            &green[at..][columns.clone()],
+            &blue[at..][columns.clone()],
+        );
+        let row = out[y * stride + 3 * xs.start..][..3 * xs.len()].chunks_exact_mut(3);
+        for (((px, &r), &g), &b) in row.zip(planes.0).zip(planes.1).zip(planes.2) {
+            px[0] = round_to_u8(r * 255.0, 255.0);
+            px[1] = round_to_u8(g * 255.0, 255.0);
+            px[2] = round_to_u8(b * 255.0, 255.0);
+        }
+    }
+}
+
 /// Loads ONNX Runtime (once per process) and says whether it is usable, without creating a
 /// session: what an element checks at start when its bundle is only known later.
 pub fn check_runtime() -> Result<(), Error> {
@@ -394,21 +427,56 @@ pub fn check_runtime() -> Result<(), Error> {
         .map_err(runtime_error)
 }
 
-/// Decodes frames of one bundle (one ONNX session, buffers reused).
+/// Latent cells of context around each decoder tile, beyond every bundle's receptive field
+/// (the sub-pixel decoder of limitnet-fast and -lite reaches beyond 8 cells, limitnet-paper's
+/// at most 4), so a tiled decode gives the whole-frame decode's pixels exactly
+/// (docs/memory.md).
+pub const DECODER_HALO: usize = 10;
+
+/// Latent cells per side of a decoder tile's core for bundle `name`, so that decoding any frame
+/// size stays within about 0.7 GB (docs/memory.md). limitnet-paper's decoder keeps 64-channel
+/// maps at full resolution (about 3.6 KB a pixel); the sub-pixel decoders need about 30 times
+/// less. Bundles from a directory get the paper's size, which is safe for any of them.
+pub fn decoder_tile_cells(name: &str) -> usize {
+    match name {
+        "limitnet-lite" | "limitnet-fast" => 192,
+        _ => 32,
+    }
+}
+
+/// Decodes frames of one bundle (one ONNX session, buffers reused). Frames larger than a tile
+/// ([`decoder_tile_cells`]) are decoded in overlapping tiles, so memory does not grow with the
+/// frame size.
 pub struct Decoder {
     bundle: Arc<ModelBundle>,
     session: DecoderSession,
     latent: Vec<f32>,
+    /// The latent of one tile, when a frame is decoded in tiles.
+    tile_latent: Vec<f32>,
+    /// Latent cells per side of a tile's core (0: never tile).
+    tile_cells: usize,
 }
 
 impl Decoder {
     pub fn new(bundle: Arc<ModelBundle>, threads: usize) -> Result<Self, Error> {
         let session = DecoderSession::new(&bundle, threads).map_err(runtime_error)?;
         Ok(Self {
+            tile_cells: decoder_tile_cells(&bundle.name),
             bundle,
             session,
             latent: Vec::new(),
+            tile_latent: Vec::new(),
         })
+    }
+
+    /// Latent cells per side of a decoder tile's core; 0 decodes every frame whole. Smaller
+    /// tiles use less memory and repeat more work at their overlaps.
+    pub fn set_tile_cells(&mut self, cells: usize) {
+        self.tile_cells = cells;
+    }
+
+    pub fn tile_cells(&self) -> usize {
+        self.tile_cells
     }
 
     pub fn bundle(&self) -> &Arc<ModelBundle> {
@@ -554,27 +622,38 @@ impl Decoder {
         let mut latent = std::mem::take(&mut self.latent);
         let report = self.decode_report(params, data, options, Some(&mut latent));
         self.latent = latent;
-        let pw = lw * 8;
-        let plane = lh * 8 * pw;
-        self.session
-            .run(&self.latent, lh, lw, |rgb| {
-                let (red, rest) = rgb.split_at(plane);
-                let (green, blue) = rest.split_at(plane);
-                for y in 0..h {
-                    let planes = (
-                        &red[y * pw..][..w],
-                        &green[y * pw..][..w],
-                        &blue[y * pw..][..w],
-                    );
-                    let row = out[y * stride..][..3 * w].chunks_exact_mut(3);
-                    for (((px, &r), &g), &b) in row.zip(planes.0).zip(planes.1).zip(planes.2) {
-                        px[0] = round_to_u8(r * 255.0, 255.0);
-                        px[1] = round_to_u8(g * 255.0, 255.0);
-                        px[2] = round_to_u8(b * 255.0, 255.0);
+        let channels = self.bundle.tables.channels();
+        let rows = tiles::spans(lh, self.tile_cells, DECODER_HALO);
+        let columns = tiles::spans(lw, self.tile_cells, DECODER_HALO);
+        for row in &rows {
+            for column in &columns {
+                let (rh, rw) = (row.region.len(), column.region.len());
+                let whole = rh == lh && rw == lw;
+                if !whole {
+                    self.tile_latent.clear();
+                    for plane in self.latent.chunks_exact(lh * lw).take(channels) {
+                        for y in row.region.clone() {
+                            self.tile_latent
+                                .extend_from_slice(&plane[y * lw..][column.region.clone()]);
+                        }
                     }
                 }
-            })
-            .map_err(Error::Runtime)?;
+                let input = if whole {
+                    &self.latent
+                } else {
+                    &self.tile_latent
+                };
+                // The core's pixels, clipped to the frame, and where the tile's output starts.
+                let ys = row.core.start * 8..(row.core.end * 8).min(h);
+                let xs = column.core.start * 8..(column.core.end * 8).min(w);
+                let origin = (row.region.start * 8, column.region.start * 8);
+                self.session
+                    .run(input, rh, rw, |rgb| {
+                        write_rgb(rgb, rw * 8, rh * 8, origin, ys, xs, out, stride)
+                    })
+                    .map_err(Error::Runtime)?;
+            }
+        }
         Ok(report)
     }
 

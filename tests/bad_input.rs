@@ -6,7 +6,8 @@
 mod common;
 
 use common::{
-    Messages, buffer, init, model_id, rgb_of, run_pipeline, run_pipeline_with, stream_caps,
+    Messages, buffer, empty_latent_image, init, model_id, rgb_of, run_pipeline, run_pipeline_with,
+    stream_caps,
 };
 
 use gst::prelude::*;
@@ -65,7 +66,10 @@ fn empty_buffer_into_decoder_gives_the_empty_latent_image_and_a_warning() {
     let (before, _) = decode(&mut dec, frame.clone(), 0);
     let (empty, size) = decode(&mut dec, Vec::new(), 1);
     assert_eq!(size, (32, 32));
-    assert_eq!(empty.len(), 32 * 32 * 3);
+    assert!(
+        empty == empty_latent_image(32, 32),
+        "the empty-latent image"
+    );
     let (warnings, errors) = messages.take();
     assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(warnings.len(), 1, "{warnings:?}");
@@ -174,9 +178,11 @@ fn garbage_and_frames_of_other_streams_give_a_frame_and_a_warning() {
         ),
         ("an endless count", endless_count, "longer than 5 bytes"),
     ];
+    let empty = empty_latent_image(w, h);
     for (i, (what, data, warning)) in cases.into_iter().enumerate() {
         let (rgb, size) = decode(&mut dec, data, i as u64);
-        assert_eq!((rgb.len(), size), (3 * 32 * 32, (w, h)), "{what}");
+        assert_eq!(size, (w, h), "{what}");
+        assert!(rgb == empty, "{what}: not the empty-latent image");
         let (warnings, errors) = messages.take();
         assert!(errors.is_empty(), "{what}: {errors:?}");
         assert_eq!(warnings.len(), 1, "{what}: {warnings:?}");
@@ -207,9 +213,9 @@ fn a_frame_cut_at_every_byte_decodes_through_the_element() {
         );
         outputs.push(rgb);
     }
-    // Up to the map nothing is known: all give the same (empty-latent) image; more bytes
-    // change it.
-    assert!(outputs[..HEADER_32X32].iter().all(|o| *o == outputs[0]));
+    // Up to the map nothing is known: all give the empty-latent image; more bytes change it.
+    let empty = empty_latent_image(32, 32);
+    assert!(outputs[..HEADER_32X32].iter().all(|o| *o == empty));
     assert_ne!(outputs[frame.len()], outputs[0]);
 }
 
@@ -219,16 +225,18 @@ fn every_single_flipped_bit_gives_a_frame() {
     let frame = encoded(32, 32);
     let (mut dec, messages) = decoder(32, 32);
     let mut warned = 0;
+    let empty = empty_latent_image(32, 32);
     for bit in 0..8 * frame.len() {
         let mut damaged = frame.clone();
         damaged[bit / 8] ^= 1 << (bit % 8);
-        let (rgb, _) = decode(&mut dec, damaged, bit as u64);
-        assert_eq!(rgb.len(), 3 * 32 * 32);
+        let (rgb, size) = decode(&mut dec, damaged, bit as u64);
+        assert_eq!(size, (32, 32));
         let (warnings, errors) = messages.take();
         assert!(errors.is_empty(), "bit {bit}: {errors:?}");
         warned += warnings.len();
         if bit < 16 {
             assert_eq!(warnings.len(), 1, "version and tag bits: {warnings:?}");
+            assert!(rgb == empty, "bit {bit}: not the empty-latent image");
         }
     }
     assert!(warned >= 16);

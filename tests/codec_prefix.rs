@@ -196,6 +196,17 @@ proptest! {
             data[0] = bundle.tables.frame_version();
             data[1] = params.tag();
         }
-        let _ = codec::decode_frame(&bundle.tables, &params, &data, usize::MAX);
+        let total = bundle.tables.channels() * params.latent_dims().0 * params.latent_dims().1;
+        // A rejected frame is the empty-latent image (the decoder's job); a decoded one must
+        // hold values of this latent only, each at most once.
+        if let Ok(frame) = codec::decode_frame(&bundle.tables, &params, &data, usize::MAX) {
+            prop_assert_eq!(frame.levels.len(), frame.order.len());
+            prop_assert!(frame.levels.len() <= total && frame.declared <= total);
+            let mut seen = vec![false; total];
+            for &index in &frame.order {
+                prop_assert!(!std::mem::replace(&mut seen[index as usize], true));
+            }
+            prop_assert!(tagged || data.len() < 2 || data[0] == bundle.tables.frame_version());
+        }
     }
 }

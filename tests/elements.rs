@@ -7,11 +7,17 @@ use common::{buffer, init, model_id, rgb_of, run_pipeline, stream_caps};
 use gst::prelude::*;
 use gst_check::Harness;
 
-/// Quality floors for the embedded model on the shipped photos (224x224, PSNR in dB), a little
-/// under what it reaches (README: coffee 21.2 / 20.1 / 12.7, astronaut 18.9 / 17.1 / 13.0,
-/// chelsea 24.0 / 22.6 / 19.0 dB at 100 % / 20 % / 512 bytes).
-const PSNR_FLOOR_FULL: f64 = 17.5;
-const PSNR_FLOOR_20_PERCENT: f64 = 16.0;
+/// Quality floors of the default bundle on the shipped photos (224x224, PSNR in dB at 100 %,
+/// 20 % and 512 bytes): 0.5 dB under what limitnet-lite reaches (coffee 23.8 / 21.9 / 15.8,
+/// astronaut 21.0 / 19.8 / 15.7, chelsea 26.7 / 24.7 / 20.8), so a regression of the model or
+/// the codec shows, while ONNX Runtime's small differences between CPUs do not.
+const PSNR_FLOORS: [(&str, [f64; 3]); 3] = [
+    ("coffee-224.png", [23.3, 21.4, 15.3]),
+    ("astronaut-224.png", [20.5, 19.2, 15.2]),
+    ("chelsea-224.png", [26.2, 24.2, 20.3]),
+];
+/// The lowest 20 % floor, for the pipeline test.
+const PSNR_FLOOR_20_PERCENT: f64 = 19.2;
 /// At 512 bytes a frame must be clearly better than sending nothing (a mid-grey frame).
 const PSNR_GAIN_OVER_GREY_512_BYTES: f64 = 1.0;
 
@@ -106,14 +112,15 @@ fn round_trip(format: &str, rgb_in: &[u8], w: u32, h: u32, dec_props: &str) -> V
 #[test]
 fn round_trip_quality_on_real_photos() {
     init();
-    for name in ["coffee-224.png", "astronaut-224.png", "chelsea-224.png"] {
+    for (name, [floor_full, floor_20, floor_512]) in PSNR_FLOORS {
         let (rgb, w, h) = common::photo(name);
         let full = common::psnr(&rgb, &round_trip("RGB", &rgb, w, h, ""));
         let p20 = common::psnr(&rgb, &round_trip("RGB", &rgb, w, h, "percentage=20"));
         let b512 = common::psnr(&rgb, &round_trip("RGB", &rgb, w, h, "max-bytes=512"));
         eprintln!("{name}: PSNR 100% {full:.2} dB, 20% {p20:.2} dB, 512 B {b512:.2} dB");
-        assert!(full >= PSNR_FLOOR_FULL, "{name}: {full:.2} dB at 100%");
-        assert!(p20 >= PSNR_FLOOR_20_PERCENT, "{name}: {p20:.2} dB at 20%");
+        assert!(full >= floor_full, "{name}: {full:.2} dB at 100%");
+        assert!(p20 >= floor_20, "{name}: {p20:.2} dB at 20%");
+        assert!(b512 >= floor_512, "{name}: {b512:.2} dB at 512 bytes");
         let grey = grey_psnr(&rgb);
         assert!(
             b512 >= grey + PSNR_GAIN_OVER_GREY_512_BYTES,
@@ -127,7 +134,14 @@ fn round_trip_quality_on_real_photos() {
 fn odd_sizes_and_formats_round_trip_at_their_own_size() {
     init();
     let (rgb, w, h) = common::photo("chelsea-224.png");
-    for (nw, nh) in [(250, 190), (13, 7), (1, 1), (97, 8)] {
+    // PSNR floors 0.5 dB under what limitnet-lite reaches (26.4 and 16.4 dB); none for the
+    // tiny frames, which are mostly border.
+    for ((nw, nh), floor) in [
+        ((250, 190), Some(25.9)),
+        ((13, 7), None),
+        ((1, 1), None),
+        ((97, 8), Some(15.8)),
+    ] {
         let small = common::resize(&rgb, w, h, nw, nh);
         let out = round_trip("RGB", &small, nw, nh, "");
         assert_eq!(out.len(), small.len());
@@ -136,11 +150,10 @@ fn odd_sizes_and_formats_round_trip_at_their_own_size() {
             out, out_bgrx,
             "{nw}x{nh}: RGB and BGRx input must encode the same"
         );
-        if nw >= 64 {
-            assert!(
-                common::psnr(&small, &out) > PSNR_FLOOR_FULL - 4.0,
-                "{nw}x{nh}"
-            );
+        let q = common::psnr(&small, &out);
+        eprintln!("{nw}x{nh}: {q:.2} dB");
+        if let Some(floor) = floor {
+            assert!(q > floor, "{nw}x{nh}: {q:.2} dB");
         }
     }
 }
@@ -211,14 +224,21 @@ fn every_cut_and_damaged_frame_still_gives_a_frame() {
     let mut wrong_version = frame.clone();
     wrong_version[0] = 9;
     inputs.push(wrong_version);
+    // Cuts up to the end of the 44-byte header and map, garbage and a wrong version carry no
+    // value.
+    let nothing_usable = |i: usize| i <= 6 || i >= 12;
+    let empty = common::empty_latent_image(224, 224);
     for (i, data) in inputs.into_iter().enumerate() {
         dec.push(buffer(data, i as u64)).unwrap();
         let out = dec.pull().unwrap();
-        assert!(out.size() >= 224 * 224 * 3);
         assert_eq!(
             out.pts(),
             Some(gst::ClockTime::from_mseconds(100 * i as u64))
         );
+        let caps = dec.sinkpad().unwrap().current_caps().unwrap();
+        let rgb = rgb_of(&out, &caps);
+        assert_eq!(rgb.len(), 224 * 224 * 3);
+        assert_eq!(rgb == empty, nothing_usable(i), "input {i}");
     }
 }
 

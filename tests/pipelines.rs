@@ -395,3 +395,36 @@ fn comparison_script_tiles_the_percentages_and_the_saliency_map() {
     };
     assert_eq!((pw, ph), (896, 448));
 }
+
+/// `gst-launch-1.0 pipeline` with the built plugin, under an address-space limit of `gb` GB
+/// (`prlimit --as`, as docs/memory.md measures); its exit status and output.
+fn launch_within(gb: u64, pipeline: &str) -> (bool, String) {
+    let output = Command::new("prlimit")
+        .arg(format!("--as={}", gb * 1_000_000_000))
+        .arg("gst-launch-1.0")
+        .arg("-q")
+        .args(pipeline.split_whitespace())
+        .env("GST_PLUGIN_PATH", plugin_dir())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    (output.status.success(), text)
+}
+
+#[test]
+fn large_frames_encode_and_decode_in_bounded_memory() {
+    // limitnet-paper's decoder needs ~3.8 GB for a whole 1024x1024 frame (5.3 GB of address
+    // space); decoded in tiles it stays under 1 GB. limitnet-lite at the largest size the caps
+    // allow stays under 3 GB too.
+    for (model, size) in [("limitnet-paper", 1024), ("limitnet-lite", 4096)] {
+        let (ok, output) = launch_within(
+            3,
+            &format!(
+                "videotestsrc num-buffers=1 pattern=smpte ! video/x-raw,width={size},height={size} ! \
+                 videoconvert ! limitnetenc model={model} ! limitnetdec ! fakesink"
+            ),
+        );
+        assert!(ok, "{model} at {size}x{size} within 3 GB:\n{output}");
+    }
+}

@@ -20,10 +20,15 @@ fn small_soak_frees_everything_and_keeps_memory_flat() {
         instance_frames: 5,
         ..Default::default()
     };
-    let (phases, _) = soak::soak(&config).unwrap();
+    let (phases, flat) = soak::soak(&config).unwrap();
     for phase in &phases {
         phase.print();
     }
+    assert!(
+        flat,
+        "RSS grew more than {} kB in a phase",
+        config.max_growth_kb
+    );
     let frames = &phases[0];
     assert_eq!(frames.samples.last().unwrap().label, "frame 300");
     assert!(

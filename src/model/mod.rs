@@ -4,6 +4,7 @@ pub mod bundle;
 pub mod normalize;
 pub mod runtime;
 pub mod session;
+pub mod tiles;
 
 pub use bundle::ModelBundle;
 pub use session::{DecoderSession, EncoderSession};

@@ -28,6 +28,22 @@ pub fn stream_caps(w: u32, h: u32) -> String {
     )
 }
 
+/// What the default bundle's decoder makes of an all-zero latent (nothing received) at
+/// `w`x`h`, by the library: the picture a rejected or headless frame decodes to.
+pub fn empty_latent_image(w: u32, h: u32) -> Vec<u8> {
+    let params = gstlimitnet::StreamParams {
+        width: w,
+        height: h,
+        model_id: model_id(),
+    };
+    let mut decoder =
+        gstlimitnet::Decoder::new(gstlimitnet::ModelBundle::embedded().unwrap(), 1).unwrap();
+    decoder
+        .decode(&params, &[], &gstlimitnet::DecodeOptions::default())
+        .unwrap()
+        .0
+}
+
 pub fn data_path(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data")
