@@ -1,15 +1,15 @@
-//! Micro benchmarks of the codec core (pure Rust, no ONNX Runtime): the stages of a frame after
-//! and before the networks, on the real latent of a photo.
+//! Micro benchmarks of the codec core (pure Rust): the stages of a frame after and before the
+//! networks, on the real latent of a photo. The fixture is made at start by the default
+//! bundle's encoder (ONNX Runtime) from tests/data/coffee-224.png, so it always matches the
+//! bundle; only the stages are timed.
 //!
 //! `cargo bench --bench codec` (`cargo test --all-targets` runs each once, as a smoke test).
-//! `benches/data/coffee-224.latent` is what the embedded model's encoder made of
-//! tests/data/coffee-224.png: 12x28x28 latent then 28x28 saliency, f32 little-endian.
 
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use gstlimitnet::codec::{self, SaliencyMap, StreamParams};
-use gstlimitnet::model::ModelBundle;
+use gstlimitnet::model::{EncoderSession, ModelBundle};
 
 const SIDE: u32 = 224;
 
@@ -21,29 +21,38 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
-    let path = concat!(
+    let png = std::fs::File::open(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/benches/data/coffee-224.latent"
-    );
-    let bytes = std::fs::read(path).expect("benches/data/coffee-224.latent");
-    let values: Vec<f32> = bytes
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
+        "/tests/data/coffee-224.png"
+    ))
+    .expect("tests/data/coffee-224.png");
+    let mut reader = png::Decoder::new(std::io::BufReader::new(png))
+        .read_info()
+        .unwrap();
+    let mut rgb = vec![0; reader.output_buffer_size()];
+    reader.next_frame(&mut rgb).unwrap();
     let bundle = ModelBundle::embedded().expect("embedded bundle");
-    let params = StreamParams {
-        width: SIDE,
-        height: SIDE,
-        model_id: bundle.id.clone(),
-    };
-    let (lh, lw) = params.latent_dims();
-    let total = bundle.tables.channels() * lh * lw;
-    assert_eq!(values.len(), total + lh * lw, "fixture size");
+    let mut session = EncoderSession::new(&bundle, 1).expect("ONNX Runtime");
+    let side = SIDE as usize;
+    let table = *session.input_table();
+    let planes: Vec<f32> = (0..3)
+        .flat_map(|c| rgb.chunks_exact(3).map(move |px| table[c][usize::from(px[c])]))
+        .collect();
+    assert_eq!(planes.len(), 3 * side * side, "a 224x224 RGB photo");
+    let (latent, saliency) = session
+        .run(&planes, side, side, |latent, saliency| {
+            (latent.to_vec(), saliency.to_vec())
+        })
+        .unwrap();
     Fixture {
         tables: bundle.tables.clone(),
-        params,
-        latent: values[..total].to_vec(),
-        saliency: values[total..].to_vec(),
+        params: StreamParams {
+            width: SIDE,
+            height: SIDE,
+            model_id: bundle.id.clone(),
+        },
+        latent,
+        saliency,
     }
 }
 

@@ -1,4 +1,5 @@
-//! What both elements share: the caps name and how model/runtime failures become element errors.
+//! What the elements share: caps names and fields, properties, packet handling, and how
+//! model and runtime failures become element errors.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use crate::model::ModelBundle;
 /// Media type of a `.lnet` file (limitnetmux output, limitnetparse input).
 pub const FILE_CAPS_NAME: &str = "application/x-limitnet-file";
 
-/// Defaults of the properties both elements have.
+/// Defaults of the properties limitnetenc and limitnetdec both have.
 pub const DEFAULT_PERCENTAGE: f64 = 100.0;
 pub const DEFAULT_MAX_BYTES: u32 = 0;
 
