@@ -29,8 +29,8 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use gst::prelude::*;
-use gstlimitnet::codec::packet::{self, PacketOptions};
-use gstlimitnet::{
+use limitnet::codec::packet::{self, PacketOptions};
+use limitnet::{
     Concealment, DecodeOptions, Decoder, EncodeOptions, Encoder, ImageRef, ModelBundle,
     PixelLayout, StreamFormat,
 };

@@ -407,7 +407,7 @@ fn main() {
         }
     };
     println!("soak: {config:?}");
-    match gstlimitnet::ModelBundle::load(config.model.as_deref().map(std::path::Path::new)) {
+    match limitnet::ModelBundle::load(config.model.as_deref().map(std::path::Path::new)) {
         Ok(bundle) => println!("model: {} ({})", bundle.name, bundle.id),
         Err(e) => {
             eprintln!("soak: {e}");

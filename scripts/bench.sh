@@ -7,7 +7,7 @@
 #   scripts/bench.sh --sizes 224x224 --note "another job was running"
 # LimitNet is timed for every bundle directory under models/ unless --bundle says otherwise;
 # LIMITNET_BENCH_PLUGIN=/path/libgstlimitnet.so times that plugin file instead of this build.
-# The codec core's stages alone: cargo bench --bench codec
+# The codec core's stages alone: cargo bench -p limitnet --bench codec
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh >&2

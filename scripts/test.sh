@@ -7,8 +7,16 @@ cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 export PATH="$HOME/.cargo/bin:$PATH"
 cargo build --release
-cargo test --all-targets
-cargo test --doc
+cargo test --workspace --all-targets
+cargo test --workspace --doc
+# The codec core without the standard library, GStreamer or ONNX Runtime (what a microcontroller
+# sender builds on); no Cortex-M target is installed here, so a host no_std build.
+cargo build -p limitnet --no-default-features
+deps="$(cargo tree -p limitnet --no-default-features -e normal --prefix none)"
+if grep -E "^(gstreamer|glib|ort) " <<<"$deps"; then
+  echo "test.sh: limitnet without default features depends on the above" >&2
+  exit 1
+fi
 # A short coverage-guided fuzzing run of every byte parser from its seeds (README "Fuzzing").
 ./scripts/fuzz.sh 10
 # The plugin as gst-inspect sees it, from the built library.

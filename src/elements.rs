@@ -7,10 +7,10 @@ use std::sync::Arc;
 use gst::glib;
 use gst::prelude::*;
 
-use crate::api::{Error, StreamFormat};
-use crate::codec::StreamParams;
-use crate::codec::packet::{self, PacketError, PacketOptions};
-use crate::model::ModelBundle;
+use limitnet::api::{Error, StreamFormat};
+use limitnet::codec::StreamParams;
+use limitnet::codec::packet::{self, PacketError, PacketOptions};
+use limitnet::model::ModelBundle;
 
 /// Media type of a `.lnet` file (limitnetmux output, limitnetparse input).
 pub const FILE_CAPS_NAME: &str = "application/x-limitnet-file";

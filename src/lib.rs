@@ -1,16 +1,12 @@
 //! gst-limitnet: the LimitNet progressive learned image codec (Hojjat et al., MobiSys 2024) as
 //! GStreamer elements (`limitnetenc`, `limitnetdec`; `limitnetmux`, `limitnetparse` for files;
-//! `limitnetpay`, `limitnetdepay`, `limitnetpacketizer`, `limitnetdepacketizer` for lossy links)
-//! and as a library ([`Encoder`], [`Decoder`], [`codec::packet`]).
+//! `limitnetpay`, `limitnetdepay`, `limitnetpacketizer`, `limitnetdepacketizer` for lossy links).
 //!
-//! Layers, each depending only on those before it: [`codec`] (the bitstream, pure Rust),
-//! [`model`] (ONNX Runtime and model bundles), [`api`] (the two joined, for apps), and the
-//! elements on top.
+//! The elements only adapt the `limitnet` crate (codec core, model bundles, encoder/decoder
+//! API; no GStreamer) to GStreamer: caps, properties, buffers and messages.
 
 use gst::glib;
 
-pub mod api;
-pub mod codec;
 mod elements;
 pub mod limitnetdec;
 pub mod limitnetdepacketizer;
@@ -20,14 +16,6 @@ pub mod limitnetmux;
 pub mod limitnetpacketizer;
 pub mod limitnetparse;
 pub mod limitnetpay;
-pub mod model;
-
-pub use api::{
-    Concealment, DecodeOptions, DecodeReport, Decoder, EncodeOptions, EncodedFrame, Encoder, Error,
-    ImageRef, PixelLayout, StreamFormat, frame_budget,
-};
-pub use codec::StreamParams;
-pub use model::ModelBundle;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     limitnetenc::register(plugin)?;
@@ -59,11 +47,11 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
 /// A `.lnet` file starts with its magic; when that copy of the header is damaged, the second
 /// copy (version 2) follows within the first bytes.
 fn lnet_probability(tf: &mut gst::TypeFind) -> Option<gst::TypeFindProbability> {
-    let magic = &codec::container::MAGIC[..];
+    let magic = &limitnet::codec::container::MAGIC[..];
     if tf.peek(0, 4) == Some(magic) {
         return Some(gst::TypeFindProbability::Maximum);
     }
-    let second_copy = [magic, &[codec::container::VERSION]].concat();
+    let second_copy = [magic, &[limitnet::codec::container::VERSION]].concat();
     for window in [4096u32, 512, 64] {
         if let Some(head) = tf.peek(0, window) {
             return head

@@ -12,8 +12,8 @@ use common::{
 
 use gst::prelude::*;
 use gst_check::Harness;
-use gstlimitnet::codec::container;
-use gstlimitnet::{Encoder, ImageRef, ModelBundle, PixelLayout, StreamParams};
+use limitnet::codec::container;
+use limitnet::{Encoder, ImageRef, ModelBundle, PixelLayout, StreamParams};
 
 fn raw_caps(w: u32, h: u32) -> String {
     format!("video/x-raw,format=RGB,width={w},height={h},framerate=10/1")
@@ -395,7 +395,7 @@ fn version_1_lnet_files_keep_reading() {
 #[test]
 fn absurd_sizes_in_caps_are_refused_before_any_allocation() {
     init();
-    let max = gstlimitnet::api::MAX_DIMENSION;
+    let max = limitnet::api::MAX_DIMENSION;
     for (w, h) in [
         (100_000, 100_000),
         (max + 1, max + 1),

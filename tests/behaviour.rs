@@ -82,7 +82,7 @@ fn decoder_with_model_set_refuses_a_stream_of_another_bundle() {
          limitnetenc model=limitnet-fast ! limitnetdec model=limitnet-lite ! fakesink",
     )
     .unwrap_err();
-    let fast = gstlimitnet::ModelBundle::load(Some("limitnet-fast".as_ref())).unwrap();
+    let fast = limitnet::ModelBundle::load(Some("limitnet-fast".as_ref())).unwrap();
     assert!(
         err.contains(&format!("Stream encoded with model {}", fast.id))
             && err.contains("limitnet-lite")

@@ -3,8 +3,8 @@
 
 mod common;
 
-use gstlimitnet::codec::{self, FrameStatus, SaliencyMap, StreamParams};
-use gstlimitnet::{
+use limitnet::codec::{self, FrameStatus, SaliencyMap, StreamParams};
+use limitnet::{
     DecodeOptions, Decoder, EncodeOptions, Encoder, ImageRef, ModelBundle, PixelLayout,
 };
 use proptest::prelude::*;

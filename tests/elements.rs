@@ -283,7 +283,7 @@ fn bad_model_property_is_a_clear_error() {
         "{err}"
     );
     // A truncated network file.
-    let bundle = gstlimitnet::ModelBundle::embedded().unwrap();
+    let bundle = limitnet::ModelBundle::embedded().unwrap();
     std::fs::write(dir.join("encoder.onnx"), &bundle.encoder_onnx[..1000]).unwrap();
     std::fs::write(dir.join("decoder.onnx"), &bundle.decoder_onnx[..]).unwrap();
     std::fs::copy(

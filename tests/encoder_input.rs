@@ -4,8 +4,8 @@
 
 mod common;
 
-use gstlimitnet::model::EncoderSession;
-use gstlimitnet::model::ModelBundle;
+use limitnet::model::EncoderSession;
+use limitnet::model::ModelBundle;
 
 /// Planar `3 x h x w` network input of a packed RGB image, each byte through `table`.
 fn planes(rgb: &[u8], table: &[[f32; 256]; 3]) -> Vec<f32> {

@@ -10,8 +10,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use gstlimitnet::codec::StreamParams;
-use gstlimitnet::{EncodeOptions, Encoder, ImageRef, ModelBundle, PixelLayout};
+use limitnet::codec::StreamParams;
+use limitnet::{EncodeOptions, Encoder, ImageRef, ModelBundle, PixelLayout};
 
 /// Model id of the stream the `frame` target decodes (fuzz/fuzz_targets/frame.rs).
 const FRAME_TARGET_MODEL_ID: &str = "fuzz";
@@ -95,7 +95,7 @@ fn frame_seeds(encoder: &mut Encoder) -> Vec<u8> {
 /// real frames of the default model (whose tables the target decodes with), whole, with
 /// packets lost, reordered and duplicated.
 fn packets_seeds(encoder: &mut Encoder) {
-    use gstlimitnet::codec::packet::{self, PacketOptions};
+    use limitnet::codec::packet::{self, PacketOptions};
     let dir = seed_dir("packets");
     let tables = &encoder.bundle().tables.clone();
     for (photo, w, h) in [
@@ -105,7 +105,7 @@ fn packets_seeds(encoder: &mut Encoder) {
     ] {
         let frame = encode(encoder, photo, w, h, 100.0);
         let real = encoder.stream_params(w, h);
-        let decoded = gstlimitnet::codec::decode_frame(tables, &real, &frame, usize::MAX).unwrap();
+        let decoded = limitnet::codec::decode_frame(tables, &real, &frame, usize::MAX).unwrap();
         let params = StreamParams {
             width: w,
             height: h,

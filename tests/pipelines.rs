@@ -11,15 +11,15 @@ use std::sync::Once;
 
 use gst::prelude::*;
 use gst_check::Harness;
-use gstlimitnet::codec::SaliencyMap;
+use limitnet::codec::SaliencyMap;
 
 /// An encoded frame of a shipped photo, and its saliency map as the bitstream carries it.
 fn encoded(name: &str, w: u32, h: u32) -> (Vec<u8>, SaliencyMap) {
     let (rgb, pw, ph) = common::photo(name);
     let rgb = common::resize(&rgb, pw, ph, w, h);
-    let bundle = gstlimitnet::ModelBundle::embedded().unwrap();
-    let mut enc = gstlimitnet::Encoder::new(bundle, 1).unwrap();
-    let image = gstlimitnet::ImageRef::packed(&rgb, w, h, gstlimitnet::PixelLayout::Rgb);
+    let bundle = limitnet::ModelBundle::embedded().unwrap();
+    let mut enc = limitnet::Encoder::new(bundle, 1).unwrap();
+    let image = limitnet::ImageRef::packed(&rgb, w, h, limitnet::PixelLayout::Rgb);
     let frame = enc.encode(&image, &Default::default()).unwrap();
     (frame.data, frame.saliency)
 }
@@ -152,7 +152,7 @@ fn root() -> &'static Path {
 /// else target/release after `cargo build --release` (cargo test builds no cdylib).
 fn plugin_dir() -> PathBuf {
     static BUILD: Once = Once::new();
-    let newest_source = ["src", "models"]
+    let newest_source = ["src", "limitnet/src", "models"]
         .iter()
         .flat_map(|d| files_under(&root().join(d)))
         .chain([root().join("Cargo.toml"), root().join("Cargo.lock")])

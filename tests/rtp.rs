@@ -65,15 +65,15 @@ fn without_loss_packets_give_the_same_frames() {
 /// copy, so that frames differ), with their frame index.
 fn rtp_packets(frames: u64, mtu: u32) -> Vec<(u64, gst::Buffer)> {
     let (rgb, w, h) = common::photo("chelsea-224.png");
-    let bundle = gstlimitnet::ModelBundle::embedded().unwrap();
-    let mut enc = gstlimitnet::Encoder::new(bundle, 1).unwrap();
+    let bundle = limitnet::ModelBundle::embedded().unwrap();
+    let mut enc = limitnet::Encoder::new(bundle, 1).unwrap();
     let mut pay = Harness::new("limitnetpay");
     pay.element().unwrap().set_property("mtu", mtu);
     pay.set_src_caps_str(&stream_caps(w, h));
     let mut out = Vec::new();
     for f in 0..frames {
         let shifted: Vec<u8> = rgb.iter().map(|&v| v.wrapping_add(f as u8 * 9)).collect();
-        let image = gstlimitnet::ImageRef::packed(&shifted, w, h, gstlimitnet::PixelLayout::Rgb);
+        let image = limitnet::ImageRef::packed(&shifted, w, h, limitnet::PixelLayout::Rgb);
         let data = enc.encode(&image, &Default::default()).unwrap().data;
         pay.push(common::buffer(data, f)).unwrap();
         while let Some(b) = pay.try_pull() {

@@ -43,9 +43,9 @@ fn missing_or_wrong_runtime_is_a_clear_error() {
         );
     }
     // The API says the same, as an error value.
-    let bundle = gstlimitnet::ModelBundle::embedded().unwrap();
+    let bundle = limitnet::ModelBundle::embedded().unwrap();
     assert!(matches!(
-        gstlimitnet::Decoder::new(bundle, 1),
-        Err(gstlimitnet::Error::Runtime(_))
+        limitnet::Decoder::new(bundle, 1),
+        Err(limitnet::Error::Runtime(_))
     ));
 }

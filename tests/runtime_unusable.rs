@@ -113,9 +113,9 @@ fn child_process_case() {
         );
         assert!(!err.contains("anicked"), "{description}: {err}");
     }
-    let bundle = gstlimitnet::ModelBundle::embedded().unwrap();
+    let bundle = limitnet::ModelBundle::embedded().unwrap();
     assert!(matches!(
-        gstlimitnet::Encoder::new(bundle, 1),
-        Err(gstlimitnet::Error::Runtime(_))
+        limitnet::Encoder::new(bundle, 1),
+        Err(limitnet::Error::Runtime(_))
     ));
 }

@@ -20,7 +20,7 @@ cd training
 cd ..
 mkdir -p "$tmp/in" && cp tests/data/coffee-224.png "$tmp/in/"
 for bundle in bundle lite-bundle; do
-  cargo run --quiet --release --example eval_frames -- "$tmp/in" "$tmp/out-$bundle" "$tmp/$bundle" 256,100000
+  cargo run --quiet --release -p limitnet --example eval_frames -- "$tmp/in" "$tmp/out-$bundle" "$tmp/$bundle" 256,100000
   test -f "$tmp/out-$bundle/256/coffee-224.png" && test -f "$tmp/out-$bundle/100000/coffee-224.png"
 done
 echo "training smoke test passed"

@@ -9,8 +9,8 @@
 
 use std::borrow::Cow;
 
-use gstlimitnet::ModelBundle;
-use gstlimitnet::codec::CodecTables;
+use limitnet::ModelBundle;
+use limitnet::codec::CodecTables;
 use libfuzzer_sys::fuzz_target;
 
 fn load(encoder: &[u8], decoder: &[u8], codec: &[u8]) -> Result<ModelBundle, String> {

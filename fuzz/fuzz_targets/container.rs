@@ -8,7 +8,7 @@
 
 #![no_main]
 
-use gstlimitnet::codec::container::{ContainerError, Item, Reader};
+use limitnet::codec::container::{ContainerError, Item, Reader};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Debug, PartialEq)]

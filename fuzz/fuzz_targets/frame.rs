@@ -12,7 +12,7 @@
 
 use std::sync::LazyLock;
 
-use gstlimitnet::codec::{self, CodecTables, DecodedFrame, FrameStatus, StreamParams};
+use limitnet::codec::{self, CodecTables, DecodedFrame, FrameStatus, StreamParams};
 use libfuzzer_sys::fuzz_target;
 
 /// Model id the fuzzed stream claims; only its tag byte matters to the decoder.

@@ -7,7 +7,7 @@
 
 #![no_main]
 
-use gstlimitnet::model::normalize::fold_input_normalization;
+use limitnet::model::normalize::fold_input_normalization;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|model: &[u8]| {

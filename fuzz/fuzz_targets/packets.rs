@@ -13,8 +13,8 @@
 
 use std::sync::LazyLock;
 
-use gstlimitnet::codec::packet::{self, PacketOptions};
-use gstlimitnet::codec::{CodecTables, FrameStatus, StreamParams, priority_order};
+use limitnet::codec::packet::{self, PacketOptions};
+use limitnet::codec::{CodecTables, FrameStatus, StreamParams, priority_order};
 use libfuzzer_sys::fuzz_target;
 
 /// Model id the fuzzed stream claims; only its tag byte matters to the decoder.

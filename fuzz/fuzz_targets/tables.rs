@@ -8,9 +8,9 @@
 
 #![no_main]
 
-use gstlimitnet::codec::CodecTables;
-use gstlimitnet::codec::bits::{BitReader, BitWriter};
-use gstlimitnet::codec::huffman::{HuffmanCode, MAX_CODE_LENGTH};
+use limitnet::codec::CodecTables;
+use limitnet::codec::bits::{BitReader, BitWriter};
+use limitnet::codec::huffman::{HuffmanCode, MAX_CODE_LENGTH};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|input: &[u8]| {

@@ -6,13 +6,13 @@ use gst::subclass::prelude::*;
 use gst_video::prelude::*;
 use gst_video::subclass::prelude::*;
 
-use crate::api::{DecodeOptions, Decoder, MAX_DIMENSION, StreamFormat, check_runtime};
-use crate::codec::{FrameStatus, StreamParams};
 use crate::elements::{
     CAPS_NAME, DEFAULT_MAX_BYTES, DEFAULT_PERCENTAGE, bundle_for_stream, load_bundle,
     max_bytes_property, model_property, percentage_property, stream_params, threads_property,
 };
 use crate::limitnetdec::DecoderOutput;
+use limitnet::api::{DecodeOptions, Decoder, MAX_DIMENSION, StreamFormat, check_runtime};
+use limitnet::codec::{FrameStatus, StreamParams};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(

@@ -4,9 +4,9 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
-use crate::api::StreamFormat;
-use crate::codec::packet;
 use crate::elements::{CAPS_NAME, PacketCollector};
+use limitnet::api::StreamFormat;
+use limitnet::codec::packet;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(

@@ -6,8 +6,8 @@ use gst::subclass::prelude::*;
 use gst_rtp::prelude::*;
 use gst_rtp::subclass::prelude::*;
 
-use crate::api::{MAX_DIMENSION, StreamFormat};
 use crate::elements::{CAPS_NAME, PacketCollector, RTP_ENCODING_NAME};
+use limitnet::api::{MAX_DIMENSION, StreamFormat};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(

@@ -6,12 +6,12 @@ use gst::subclass::prelude::*;
 use gst_video::prelude::*;
 use gst_video::subclass::prelude::*;
 
-use crate::api::{
-    EncodeOptions, Encoder, ImageRef, MAX_DIMENSION, PixelLayout, frame_budget, min_limit,
-};
 use crate::elements::{
     CAPS_NAME, DEFAULT_MAX_BYTES, DEFAULT_PERCENTAGE, load_bundle, max_bytes_property,
     model_property, percentage_property, threads_property,
+};
+use limitnet::api::{
+    EncodeOptions, Encoder, ImageRef, MAX_DIMENSION, PixelLayout, frame_budget, min_limit,
 };
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {

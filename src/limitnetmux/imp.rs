@@ -4,8 +4,8 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
-use crate::codec::container;
 use crate::elements::{CAPS_NAME, FILE_CAPS_NAME};
+use limitnet::codec::container;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(

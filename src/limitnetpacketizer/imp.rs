@@ -4,8 +4,8 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
-use crate::api::StreamFormat;
 use crate::elements::{CAPS_NAME, FramePackets, PacketSettings, PacketStream};
+use limitnet::api::StreamFormat;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(

@@ -5,8 +5,8 @@ use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 
-use crate::codec::container::{self, Damage, Record, Scanner, Step};
 use crate::elements::{CAPS_NAME, FILE_CAPS_NAME};
+use limitnet::codec::container::{self, Damage, Record, Scanner, Step};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(

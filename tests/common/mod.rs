@@ -17,7 +17,7 @@ pub fn init() {
 
 /// Id of the embedded model bundle (what the stream caps carry).
 pub fn model_id() -> String {
-    gstlimitnet::ModelBundle::embedded().unwrap().id.clone()
+    limitnet::ModelBundle::embedded().unwrap().id.clone()
 }
 
 /// Caps of a 10 fps LimitNet stream of the embedded model.
@@ -31,15 +31,15 @@ pub fn stream_caps(w: u32, h: u32) -> String {
 /// What the default bundle's decoder makes of an all-zero latent (nothing received) at
 /// `w`x`h`, by the library: the picture a rejected or headless frame decodes to.
 pub fn empty_latent_image(w: u32, h: u32) -> Vec<u8> {
-    let params = gstlimitnet::StreamParams {
+    let params = limitnet::StreamParams {
         width: w,
         height: h,
         model_id: model_id(),
     };
     let mut decoder =
-        gstlimitnet::Decoder::new(gstlimitnet::ModelBundle::embedded().unwrap(), 1).unwrap();
+        limitnet::Decoder::new(limitnet::ModelBundle::embedded().unwrap(), 1).unwrap();
     decoder
-        .decode(&params, &[], &gstlimitnet::DecodeOptions::default())
+        .decode(&params, &[], &limitnet::DecodeOptions::default())
         .unwrap()
         .0
 }

@@ -147,7 +147,7 @@ def main():
     for name, model_dir in bundles:
         codec = f"limitnet-{name}" if name else "limitnet"
         lim_dirs[codec] = os.path.join(args.out, codec)
-        cmd = ["cargo", "run", "--quiet", "--release", "--example", "eval_frames", "--", orig_dir, lim_dirs[codec]]
+        cmd = ["cargo", "run", "--quiet", "--release", "-p", "limitnet", "--example", "eval_frames", "--", orig_dir, lim_dirs[codec]]
         if model_dir:
             cmd.append(model_dir)
         cmd.append(",".join(map(str, budgets)))

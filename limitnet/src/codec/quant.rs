@@ -1,5 +1,8 @@
 //! Per-channel uniform quantization of latent values to `levels` levels.
 
+#[allow(unused_imports)]
+use crate::codec::prelude::*;
+
 /// `x.round().clamp(0.0, top) as u8` (NaN gives 0) for `top` in 0..=255, without a call to
 /// `round` (a library call on baseline x86-64), so loops over it vectorize.
 #[inline]
@@ -37,7 +40,7 @@ impl Quantizer {
     /// Level of value `v` of channel `c`: round((v - min) / step), clamped; NaN maps to 0.
     #[inline]
     pub fn quantize(&self, c: usize, v: f32) -> u8 {
-        let q = ((v - self.min[c]) / self.step[c]).round();
+        let q = libm::roundf((v - self.min[c]) / self.step[c]);
         if q.is_nan() {
             0
         } else {

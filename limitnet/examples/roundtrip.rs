@@ -1,10 +1,10 @@
 //! Encode a PNG with LimitNet, decode it from several prefixes, print size and PSNR.
 //!
-//! cargo run --release --example roundtrip -- photo.png [out-dir|-] [model name or dir]
+//! cargo run --release -p limitnet --example roundtrip -- photo.png [out-dir|-] [model name or dir]
 
 use std::path::{Path, PathBuf};
 
-use gstlimitnet::{
+use limitnet::{
     DecodeOptions, Decoder, EncodeOptions, Encoder, ImageRef, ModelBundle, PixelLayout,
 };
 
@@ -157,7 +157,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// Smallest prefix of `data` that decodes `values` values.
 fn prefix_len(
     decoder: &Decoder,
-    params: &gstlimitnet::StreamParams,
+    params: &limitnet::StreamParams,
     data: &[u8],
     values: usize,
 ) -> usize {

@@ -2,6 +2,15 @@
 //!
 //! Pure Rust, no GStreamer and no ONNX Runtime. The format is specified in docs/bitstream.md.
 
+/// What `std`'s prelude gives and `no_std` code must import from `alloc`.
+pub(crate) mod prelude {
+    pub use alloc::string::{String, ToString};
+    pub use alloc::vec::Vec;
+    pub use alloc::{format, vec};
+}
+
+use prelude::*;
+
 pub mod bits;
 pub mod container;
 pub mod frame;
@@ -26,15 +35,15 @@ pub enum CodecError {
     BadTables(String),
 }
 
-impl std::fmt::Display for CodecError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Display for CodecError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             Self::BadTables(m) => write!(f, "invalid codec tables: {m}"),
         }
     }
 }
 
-impl std::error::Error for CodecError {}
+impl core::error::Error for CodecError {}
 
 /// A frame that does not belong to the stream it was given to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,8 +54,8 @@ pub enum FrameError {
     CountTooLong,
 }
 
-impl std::fmt::Display for FrameError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Display for FrameError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             Self::UnsupportedVersion { found, expected } => write!(
                 f,
@@ -65,4 +74,4 @@ impl std::fmt::Display for FrameError {
     }
 }
 
-impl std::error::Error for FrameError {}
+impl core::error::Error for FrameError {}

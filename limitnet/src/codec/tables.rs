@@ -1,5 +1,8 @@
 //! The codec tables of a model bundle (`codec.json`, docs/bitstream.md "Model bundle").
 
+#[allow(unused_imports)]
+use crate::codec::prelude::*;
+
 use serde::Deserialize;
 
 use super::huffman::HuffmanCode;
@@ -144,7 +147,7 @@ impl CodecTables {
                 ));
             }
         }
-        let context_of_level = std::array::from_fn(|m| {
+        let context_of_level = core::array::from_fn(|m| {
             1 + edges.iter().filter(|&&e| usize::from(e) <= m).count() as u8
         });
         Ok(Self {
@@ -208,7 +211,7 @@ impl CodecTables {
 pub(crate) mod tests {
     use super::*;
 
-    const EMBEDDED: &[u8] = include_bytes!("../../models/limitnet-paper/codec.json");
+    const EMBEDDED: &[u8] = include_bytes!("../../../models/limitnet-paper/codec.json");
 
     fn with_range(channel: usize, lo: f64, hi: f64) -> Vec<u8> {
         let mut j: serde_json::Value = serde_json::from_slice(EMBEDDED).unwrap();

@@ -6,6 +6,9 @@
 //! values of the full frame on the positions it covers, and the rest are zero. The frame
 //! version is the codec tables' version ([`CodecTables::frame_version`]).
 
+#[allow(unused_imports)]
+use crate::codec::prelude::*;
+
 use super::FrameError;
 use super::bits::{BitReader, BitWriter};
 use super::order::{
@@ -87,7 +90,8 @@ pub fn values_for_percentage(total: usize, percentage: f64) -> usize {
     } else {
         percentage.clamp(0.0, 100.0)
     };
-    ((total as f64 * p / 100.0).floor() as usize).min(total)
+    // Non-negative, so the cast rounds down.
+    ((total as f64 * p / 100.0) as usize).min(total)
 }
 
 /// Encodes one frame. `levels` holds the quantized latent (channel-major, `C x h x w`);
@@ -395,8 +399,9 @@ mod tests {
     #[test]
     fn version_1_frames_round_trip() {
         let v1 = CodecTables::from_json(&crate::codec::tables::tests::version1_json()).unwrap();
-        let v2 = CodecTables::from_json(include_bytes!("../../models/limitnet-paper/codec.json"))
-            .unwrap();
+        let v2 =
+            CodecTables::from_json(include_bytes!("../../../models/limitnet-paper/codec.json"))
+                .unwrap();
         let params = StreamParams {
             width: 40,
             height: 24,
@@ -433,7 +438,7 @@ mod tests {
     #[test]
     fn reused_frame_encoder_matches_encode_frame() {
         let tables =
-            CodecTables::from_json(include_bytes!("../../models/limitnet-paper/codec.json"))
+            CodecTables::from_json(include_bytes!("../../../models/limitnet-paper/codec.json"))
                 .unwrap();
         let mut encoder = FrameEncoder::default();
         for (i, (width, height)) in [(224, 224), (40, 24), (8, 8), (250, 190), (40, 24)]

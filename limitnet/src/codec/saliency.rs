@@ -1,5 +1,8 @@
 //! The quantized saliency map: an 8x8 grid of 5-bit values over the latent grid.
 
+#[allow(unused_imports)]
+use crate::codec::prelude::*;
+
 use super::bits::{BitReader, BitWriter};
 use super::tables::DOWNSAMPLE;
 
@@ -47,7 +50,7 @@ impl SaliencyMap {
         for (i, c) in cells.iter_mut().enumerate() {
             if count[i] > 0 {
                 let mean = (sum[i] / count[i] as f32).clamp(0.0, 1.0);
-                *c = (mean * f32::from(MAX)).round() as u8;
+                *c = libm::roundf(mean * f32::from(MAX)) as u8;
             }
         }
         Self(cells)

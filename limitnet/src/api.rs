@@ -1,7 +1,7 @@
 //! The codec as a library, without GStreamer: RGB frame -> progressive bytes -> RGB frame.
 //!
 //! ```no_run
-//! use gstlimitnet::{Decoder, DecodeOptions, Encoder, EncodeOptions, ImageRef, ModelBundle, PixelLayout};
+//! use limitnet::{Decoder, DecodeOptions, Encoder, EncodeOptions, ImageRef, ModelBundle, PixelLayout};
 //!
 //! let bundle = ModelBundle::embedded()?;
 //! let mut encoder = Encoder::new(bundle.clone(), 1)?;

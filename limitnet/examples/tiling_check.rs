@@ -1,6 +1,6 @@
-//! Whole-frame against tiled decoding: `cargo run --release --example tiling_check -- W H CORE`.
+//! Whole-frame against tiled decoding: `cargo run --release -p limitnet --example tiling_check -- W H CORE`.
 //! Prints, per bundle, the largest pixel difference and the PSNR between the two decodes.
-use gstlimitnet::{DecodeOptions, Decoder, Encoder, ImageRef, ModelBundle, PixelLayout};
+use limitnet::{DecodeOptions, Decoder, Encoder, ImageRef, ModelBundle, PixelLayout};
 
 fn main() {
     let a: Vec<usize> = std::env::args()
@@ -8,7 +8,11 @@ fn main() {
         .map(|s| s.parse().unwrap())
         .collect();
     let (w, h, core) = (a[0] as u32, a[1] as u32, a[2]);
-    let png = std::fs::File::open("tests/data/chelsea-224.png").unwrap();
+    let png = std::fs::File::open(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/data/chelsea-224.png"
+    ))
+    .unwrap();
     let mut reader = png::Decoder::new(std::io::BufReader::new(png))
         .read_info()
         .unwrap();

@@ -19,9 +19,9 @@ macro_rules! embedded_files {
     ($($name:literal),+) => {
         [$((
             $name,
-            include_bytes!(concat!("../../models/", $name, "/encoder.onnx")).as_slice(),
-            include_bytes!(concat!("../../models/", $name, "/decoder.onnx")).as_slice(),
-            include_bytes!(concat!("../../models/", $name, "/codec.json")).as_slice(),
+            include_bytes!(concat!("../../../models/", $name, "/encoder.onnx")).as_slice(),
+            include_bytes!(concat!("../../../models/", $name, "/decoder.onnx")).as_slice(),
+            include_bytes!(concat!("../../../models/", $name, "/codec.json")).as_slice(),
         )),+]
     };
 }

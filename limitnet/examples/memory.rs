@@ -1,5 +1,5 @@
-//! Peak memory of encoding and decoding one frame: `cargo run --release --example memory -- MODEL W H`.
-use gstlimitnet::{DecodeOptions, Decoder, Encoder, ImageRef, ModelBundle, PixelLayout};
+//! Peak memory of encoding and decoding one frame: `cargo run --release -p limitnet --example memory -- MODEL W H`.
+use limitnet::{DecodeOptions, Decoder, Encoder, ImageRef, ModelBundle, PixelLayout};
 fn hwm() -> String {
     std::fs::read_to_string("/proc/self/status")
         .unwrap()
@@ -33,7 +33,7 @@ fn main() {
     }
     let t = std::time::Instant::now();
     let mut dec = Decoder::new(bundle.clone(), 2).unwrap();
-    let params = gstlimitnet::StreamParams {
+    let params = limitnet::StreamParams {
         width: w,
         height: h,
         model_id: bundle.id.clone(),

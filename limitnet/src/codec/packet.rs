@@ -7,6 +7,9 @@
 //! contexts: a value's neighbours count as known only when they were coded earlier in the same
 //! packet, so any subset of a frame's packets decodes to exactly the values those packets carry.
 
+#[allow(unused_imports)]
+use crate::codec::prelude::*;
+
 use super::FrameError;
 use super::bits::{BitReader, BitWriter};
 use super::frame::{
@@ -71,8 +74,8 @@ pub enum PacketError {
     NoSaliency,
 }
 
-impl std::fmt::Display for PacketError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Display for PacketError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             Self::TooSmall { max_packet, needed } => write!(
                 f,
@@ -84,7 +87,7 @@ impl std::fmt::Display for PacketError {
     }
 }
 
-impl std::error::Error for PacketError {}
+impl core::error::Error for PacketError {}
 
 impl From<FrameError> for PacketError {
     fn from(e: FrameError) -> Self {
@@ -625,7 +628,7 @@ pub fn push_to_set(set: &mut Vec<u8>, packet: &[u8]) {
 /// [`set_is_whole`] being false).
 pub fn packets_of_set(set: &[u8]) -> impl Iterator<Item = &[u8]> + Clone {
     let mut rest = set;
-    std::iter::from_fn(move || {
+    core::iter::from_fn(move || {
         let len = usize::from(u16::from_le_bytes(rest.get(..2)?.try_into().ok()?));
         let packet = rest.get(2..2 + len)?;
         rest = &rest[2 + len..];
@@ -646,7 +649,7 @@ mod tests {
     use crate::codec::frame::encode_frame;
 
     fn tables() -> CodecTables {
-        CodecTables::from_json(include_bytes!("../../models/limitnet-lite/codec.json")).unwrap()
+        CodecTables::from_json(include_bytes!("../../../models/limitnet-lite/codec.json")).unwrap()
     }
 
     fn frame_of(width: u32, height: u32, seed: usize) -> (StreamParams, SaliencyMap, Vec<u8>) {

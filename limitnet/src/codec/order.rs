@@ -1,5 +1,8 @@
 //! The priority order of latent values: the one function both encoder and decoder call.
 
+#[allow(unused_imports)]
+use crate::codec::prelude::*;
+
 use super::saliency::{GRID, MAX as SALIENCY_MAX, SaliencyMap};
 
 /// Integer priority of the value at channel `c` of `channels` in a cell of saliency `s` (0..=31).
@@ -104,7 +107,7 @@ impl OrderScratch {
     pub fn fill_order(&mut self, saliency: &SaliencyMap, channels: usize, h: usize, w: usize) {
         self.fill_runs(saliency, channels, h, w);
         let plane = h * w;
-        let mut order = std::mem::take(&mut self.order);
+        let mut order = core::mem::take(&mut self.order);
         order.clear();
         order.reserve(channels * plane);
         for (c, positions) in self.runs() {
@@ -155,7 +158,7 @@ impl OrderScratch {
                 })
                 .filter(|&(_, _, s)| group_start[s + 1] > group_start[s]),
         );
-        pairs.sort_unstable_by_key(|&(p, c, _)| (std::cmp::Reverse(p), c));
+        pairs.sort_unstable_by_key(|&(p, c, _)| (core::cmp::Reverse(p), c));
     }
 
     /// The order of the last [`Self::fill_runs`] as runs of one channel: (channel, positions
@@ -265,7 +268,7 @@ mod tests {
             reference.sort_by_key(|&i| {
                 let i = i as usize;
                 let (c, y, x) = (i / (h * w), (i / w) % h, i % w);
-                (std::cmp::Reverse(priority(map.at(y, h, x, w), c, ch)), i)
+                (core::cmp::Reverse(priority(map.at(y, h, x, w), c, ch)), i)
             });
             assert_eq!(order, reference, "{ch}x{h}x{w}");
         }

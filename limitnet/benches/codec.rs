@@ -3,13 +3,13 @@
 //! bundle's encoder (ONNX Runtime) from tests/data/coffee-224.png, so it always matches the
 //! bundle; only the stages are timed.
 //!
-//! `cargo bench --bench codec` (`cargo test --all-targets` runs each once, as a smoke test).
+//! `cargo bench -p limitnet --bench codec` (`cargo test --all-targets` runs each once, as a smoke test).
 
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use gstlimitnet::codec::{self, SaliencyMap, StreamParams};
-use gstlimitnet::model::{EncoderSession, ModelBundle};
+use limitnet::codec::{self, SaliencyMap, StreamParams};
+use limitnet::model::{EncoderSession, ModelBundle};
 
 const SIDE: u32 = 224;
 
@@ -23,7 +23,7 @@ struct Fixture {
 fn fixture() -> Fixture {
     let png = std::fs::File::open(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/coffee-224.png"
+        "/../tests/data/coffee-224.png"
     ))
     .expect("tests/data/coffee-224.png");
     let mut reader = png::Decoder::new(std::io::BufReader::new(png))
@@ -36,7 +36,10 @@ fn fixture() -> Fixture {
     let side = SIDE as usize;
     let table = *session.input_table();
     let planes: Vec<f32> = (0..3)
-        .flat_map(|c| rgb.chunks_exact(3).map(move |px| table[c][usize::from(px[c])]))
+        .flat_map(|c| {
+            rgb.chunks_exact(3)
+                .map(move |px| table[c][usize::from(px[c])])
+        })
         .collect();
     assert_eq!(planes.len(), 3 * side * side, "a 224x224 RGB photo");
     let (latent, saliency) = session

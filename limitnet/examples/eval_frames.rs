@@ -2,13 +2,13 @@
 //! the decoded images for training/limitnet_train/evaluate.py (which scores them against the
 //! classical codecs). The cut streams go through the same Rust code as the elements.
 //!
-//! cargo run --release --example eval_frames -- IN_DIR OUT_DIR [MODEL_DIR] 256,512,1024
+//! cargo run --release -p limitnet --example eval_frames -- IN_DIR OUT_DIR [MODEL_DIR] 256,512,1024
 //! writes OUT_DIR/<budget>/<name>.png and OUT_DIR/frames.csv (name, full_bytes).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use gstlimitnet::{
+use limitnet::{
     DecodeOptions, Decoder, EncodeOptions, Encoder, ImageRef, ModelBundle, PixelLayout,
 };
 

@@ -8,6 +8,9 @@
 //! loses only the frames it touches. Version 1 (read only): one header copy without a checksum,
 //! records `payload length | pts | duration | payload` without sync or checksums.
 
+#[allow(unused_imports)]
+use crate::codec::prelude::*;
+
 /// File magic, also what the typefinder looks for.
 pub const MAGIC: &[u8; 4] = b"LNET";
 /// The version written.
@@ -70,6 +73,8 @@ pub fn record(pts: Option<u64>, duration: Option<u64>, payload: &[u8]) -> Vec<u8
 
 /// Version 1, which readers still accept; only tests write it.
 pub mod v1 {
+    use crate::codec::prelude::*;
+
     pub fn file_header(caps: &str) -> Vec<u8> {
         let caps = caps.as_bytes();
         let len = caps.len().min(u16::MAX as usize);
@@ -117,8 +122,8 @@ pub enum ContainerError {
     NoHeader,
 }
 
-impl std::fmt::Display for ContainerError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Display for ContainerError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             Self::NotLnet => write!(f, "not a .lnet file (no LNET magic)"),
             Self::UnsupportedVersion(v) => {
@@ -131,7 +136,7 @@ impl std::fmt::Display for ContainerError {
     }
 }
 
-impl std::error::Error for ContainerError {}
+impl core::error::Error for ContainerError {}
 
 /// What the bytes at the reader's position are.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -211,7 +216,9 @@ impl Scanner {
         }
         if &data[..4] == MAGIC {
             match data[4] {
-                1 => return self.header_v1(data, at_end),
+                // Version 1 has one header copy, at the start; further on only version 2
+                // copies are looked for.
+                1 if self.skipped == 0 => return self.header_v1(data, at_end),
                 VERSION => {
                     if let Some(step) = parse_header_v2(data, at_end) {
                         if let Step::Header { .. } = step {
@@ -221,7 +228,7 @@ impl Scanner {
                     }
                 }
                 v => {
-                    if self.skipped == 0 {
+                    if self.skipped == 0 && v != 1 {
                         self.first_error = Some(ContainerError::UnsupportedVersion(v));
                     }
                 }
@@ -254,7 +261,7 @@ impl Scanner {
         if data.len() < len {
             return Self::need(at_end, len).unwrap_or(Step::Error(ContainerError::NoHeader));
         }
-        match std::str::from_utf8(&data[7..len]) {
+        match core::str::from_utf8(&data[7..len]) {
             Ok(caps) => {
                 self.version = Some(1);
                 Step::Header {
@@ -345,7 +352,7 @@ fn parse_header_v2(data: &[u8], at_end: bool) -> Option<Step> {
     if crc32(&[&data[4..len]]) != crc {
         return None;
     }
-    let caps = std::str::from_utf8(&data[7..len]).ok()?;
+    let caps = core::str::from_utf8(&data[7..len]).ok()?;
     Some(Step::Header {
         caps: caps.to_string(),
         version: VERSION,
@@ -498,7 +505,7 @@ impl Reader {
     }
 
     fn take_skipped(&mut self) -> Option<Item> {
-        (self.skipped > 0).then(|| Item::Skipped(std::mem::take(&mut self.skipped)))
+        (self.skipped > 0).then(|| Item::Skipped(core::mem::take(&mut self.skipped)))
     }
 }
 
@@ -643,6 +650,24 @@ mod tests {
                 [frame(Some(0), b"abc"), frame(Some(200), b"defgh")],
                 "length + {delta}"
             );
+        }
+    }
+
+    #[test]
+    fn the_reading_does_not_depend_on_how_the_bytes_arrive() {
+        let mut damaged_copy = sample_file();
+        damaged_copy[40] ^= 1;
+        let cases: [&[u8]; 3] = [
+            // Found by fuzzing: a version 1 header after junk must not count.
+            b"\x93uLNr\x82\x01ima\x93LNExe/T-\x82LNET\x01\x02ima\x93e/x-li\x9e&itlt",
+            b"LNimage/x-LNlimit",
+            &damaged_copy,
+        ];
+        for file in cases {
+            let whole = read_all(file, file.len().max(1));
+            for chunk in 1..8 {
+                assert_eq!(read_all(file, chunk), whole, "chunks of {chunk}");
+            }
         }
     }
 

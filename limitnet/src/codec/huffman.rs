@@ -1,5 +1,8 @@
 //! Canonical Huffman codes built from code lengths (the model bundle stores lengths only).
 
+#[allow(unused_imports)]
+use crate::codec::prelude::*;
+
 use super::CodecError;
 
 /// Longest code the bitstream allows (docs/bitstream.md).

@@ -1,5 +1,8 @@
 //! MSB-first bit packing shared by the saliency map and the entropy-coded payload.
 
+#[allow(unused_imports)]
+use crate::codec::prelude::*;
+
 /// Appends bits most-significant first.
 #[derive(Debug, Default)]
 pub struct BitWriter {
