@@ -83,18 +83,18 @@ pub fn bundle_for_stream(
 
 /// Loads the bundle of the `model` property (or the embedded one) as an element error.
 pub fn load_bundle(path: Option<&Path>) -> Result<Arc<ModelBundle>, gst::ErrorMessage> {
-    ModelBundle::load(path).map_err(|e| {
-        gst::error_msg!(
-            gst::ResourceError::OpenRead,
-            ["Cannot load the model bundle: {}", e]
-        )
-    })
+    ModelBundle::load(path).map_err(|e| init_error(e.into()))
 }
 
-/// A failure to create the network sessions, as an element error that says what to do.
+/// A failure to create the network sessions, as an element error that says what to do: a
+/// missing runtime is a library init error, a bad bundle a settings error.
 pub fn init_error(e: Error) -> gst::ErrorMessage {
     match e {
-        Error::Runtime(m) => gst::error_msg!(gst::LibraryError::Init, ["{}", m]),
+        Error::RuntimeUnavailable(e) => gst::error_msg!(gst::LibraryError::Init, ["{}", e]),
+        Error::Bundle(e) => gst::error_msg!(
+            gst::ResourceError::OpenRead,
+            ["Cannot load the model bundle: {}", e]
+        ),
         other => gst::error_msg!(gst::LibraryError::Settings, ["{}", other]),
     }
 }

@@ -46,6 +46,6 @@ fn missing_or_wrong_runtime_is_a_clear_error() {
     let bundle = limitnet::ModelBundle::embedded().unwrap();
     assert!(matches!(
         limitnet::Decoder::new(bundle, 1),
-        Err(limitnet::Error::Runtime(_))
+        Err(limitnet::Error::RuntimeUnavailable(_))
     ));
 }

@@ -116,6 +116,6 @@ fn child_process_case() {
     let bundle = limitnet::ModelBundle::embedded().unwrap();
     assert!(matches!(
         limitnet::Encoder::new(bundle, 1),
-        Err(limitnet::Error::Runtime(_))
+        Err(limitnet::Error::RuntimeUnavailable(_))
     ));
 }

@@ -10,10 +10,10 @@
 use std::borrow::Cow;
 
 use limitnet::ModelBundle;
-use limitnet::codec::CodecTables;
+use limitnet::codec::{CodecError, CodecTables};
 use libfuzzer_sys::fuzz_target;
 
-fn load(encoder: &[u8], decoder: &[u8], codec: &[u8]) -> Result<ModelBundle, String> {
+fn load(encoder: &[u8], decoder: &[u8], codec: &[u8]) -> Result<ModelBundle, CodecError> {
     ModelBundle::from_parts(
         "fuzz".into(),
         Cow::Owned(encoder.to_vec()),
@@ -32,7 +32,7 @@ fuzz_target!(|input: &[u8]| {
         rest.split_at(usize::from(u16::from_le_bytes([*d0, *d1])).min(rest.len()));
 
     let bundle = load(encoder, decoder, codec);
-    assert_eq!(bundle.is_ok(), CodecTables::from_json(codec).is_ok());
+    assert_eq!(bundle.as_ref().err(), CodecTables::from_json(codec).err().as_ref());
     let Ok(bundle) = bundle else {
         return;
     };

@@ -22,7 +22,10 @@ pub use crate::codec::packet::Concealment;
 use crate::codec::packet::{self, PacketStats};
 use crate::codec::quant::round_to_u8;
 use crate::codec::{self, DecodedFrame, FrameError, FrameStatus, SaliencyMap, StreamParams};
-use crate::model::{DecoderSession, EncoderSession, ModelBundle, tiles};
+use crate::model::{
+    BundleError, DecoderSession, EncoderSession, ModelBundle, RuntimeUnavailable, SessionError,
+    tiles,
+};
 
 /// Largest frame side accepted (the decoder's full-resolution feature maps grow with the area).
 pub const MAX_DIMENSION: u32 = 4096;
@@ -30,10 +33,18 @@ pub const MAX_DIMENSION: u32 = 4096;
 /// Why the codec could not run (frame damage is never an error: see [`DecodeReport`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {
-    /// ONNX Runtime could not be loaded or failed.
-    Runtime(String),
+    /// ONNX Runtime could not be loaded (what was tried, and how to install it).
+    RuntimeUnavailable(RuntimeUnavailable),
+    /// A network of the bundle could not be loaded or run.
+    Network(SessionError),
     /// The model bundle is missing or invalid.
-    Model(String),
+    Bundle(BundleError),
+    /// The stream was encoded with model `stream`, not this decoder's.
+    WrongModel {
+        stream: String,
+        decoder: String,
+        decoder_name: String,
+    },
     /// The caller's image or parameters are unusable.
     Input(String),
 }
@@ -41,20 +52,51 @@ pub enum Error {
 impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Runtime(m) => write!(f, "ONNX Runtime: {m}"),
-            Self::Model(m) => write!(f, "model: {m}"),
+            Self::RuntimeUnavailable(e) => e.fmt(f),
+            Self::Network(e) => write!(f, "model: {e}"),
+            Self::Bundle(e) => e.fmt(f),
+            Self::WrongModel {
+                stream,
+                decoder,
+                decoder_name,
+            } => write!(
+                f,
+                "stream was encoded with model {stream} but the decoder has model {decoder} ({decoder_name})"
+            ),
             Self::Input(m) => write!(f, "input: {m}"),
         }
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::RuntimeUnavailable(e) => Some(e),
+            Self::Network(e) => Some(e),
+            Self::Bundle(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
-fn runtime_error(e: String) -> Error {
-    if e.contains("could not be loaded") {
-        Error::Runtime(e)
-    } else {
-        Error::Model(e)
+impl From<SessionError> for Error {
+    fn from(e: SessionError) -> Self {
+        match e {
+            SessionError::Runtime(e) => Self::RuntimeUnavailable(e),
+            other => Self::Network(other),
+        }
+    }
+}
+
+impl From<RuntimeUnavailable> for Error {
+    fn from(e: RuntimeUnavailable) -> Self {
+        Self::RuntimeUnavailable(e)
+    }
+}
+
+impl From<BundleError> for Error {
+    fn from(e: BundleError) -> Self {
+        Self::Bundle(e)
     }
 }
 
@@ -221,7 +263,7 @@ fn fill_planes<const BPP: usize>(
 impl Encoder {
     /// `threads`: ONNX Runtime intra-op threads (0: its default).
     pub fn new(bundle: Arc<ModelBundle>, threads: usize) -> Result<Self, Error> {
-        let session = EncoderSession::new(&bundle, threads).map_err(runtime_error)?;
+        let session = EncoderSession::new(&bundle, threads)?;
         Ok(Self {
             bundle,
             session,
@@ -280,13 +322,10 @@ impl Encoder {
         let quantizer = self.bundle.tables.quantizer();
         let levels = &mut self.levels;
         // Quantize and pool straight from the runtime's output tensors: no copies.
-        let saliency = self
-            .session
-            .run(&self.input, pw, ph, |latent, saliency| {
-                quantizer.quantize_latent(latent, levels);
-                SaliencyMap::pool(saliency, lh, lw)
-            })
-            .map_err(Error::Runtime)?;
+        let saliency = self.session.run(&self.input, pw, ph, |latent, saliency| {
+            quantizer.quantize_latent(latent, levels);
+            SaliencyMap::pool(saliency, lh, lw)
+        })?;
         let total = self.levels.len();
         let values = codec::values_for_percentage(total, options.percentage);
         let mut data = self.frames.encode(
@@ -422,9 +461,8 @@ fn write_rgb(
 /// Loads ONNX Runtime (once per process) and says whether it is usable, without creating a
 /// session: what an element checks at start when its bundle is only known later.
 pub fn check_runtime() -> Result<(), Error> {
-    crate::model::runtime::runtime()
-        .map(|_| ())
-        .map_err(runtime_error)
+    crate::model::runtime::runtime()?;
+    Ok(())
 }
 
 /// Latent cells of context around each decoder tile, beyond every bundle's receptive field
@@ -459,7 +497,7 @@ pub struct Decoder {
 
 impl Decoder {
     pub fn new(bundle: Arc<ModelBundle>, threads: usize) -> Result<Self, Error> {
-        let session = DecoderSession::new(&bundle, threads).map_err(runtime_error)?;
+        let session = DecoderSession::new(&bundle, threads)?;
         Ok(Self {
             tile_cells: decoder_tile_cells(&bundle.name),
             bundle,
@@ -543,10 +581,11 @@ impl Decoder {
     fn check_output(&self, params: &StreamParams, out: &[u8], stride: usize) -> Result<(), Error> {
         check_size(params.width, params.height)?;
         if params.model_id != self.bundle.id {
-            return Err(Error::Model(format!(
-                "stream was encoded with model {} but the decoder has model {} ({})",
-                params.model_id, self.bundle.id, self.bundle.name
-            )));
+            return Err(Error::WrongModel {
+                stream: params.model_id.clone(),
+                decoder: self.bundle.id.clone(),
+                decoder_name: self.bundle.name.clone(),
+            });
         }
         let (w, h) = (params.width as usize, params.height as usize);
         if stride < 3 * w || out.len() < stride * (h - 1) + 3 * w {
@@ -647,11 +686,9 @@ impl Decoder {
                 let ys = row.core.start * 8..(row.core.end * 8).min(h);
                 let xs = column.core.start * 8..(column.core.end * 8).min(w);
                 let origin = (row.region.start * 8, column.region.start * 8);
-                self.session
-                    .run(input, rh, rw, |rgb| {
-                        write_rgb(rgb, rw * 8, rh * 8, origin, ys, xs, out, stride)
-                    })
-                    .map_err(Error::Runtime)?;
+                self.session.run(input, rh, rw, |rgb| {
+                    write_rgb(rgb, rw * 8, rh * 8, origin, ys, xs, out, stride)
+                })?;
             }
         }
         Ok(report)

@@ -7,12 +7,12 @@
 //! architecture throughout), all trained with the same recipe (models/*/MODEL_CARD.md).
 
 use std::borrow::Cow;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock};
 
 use sha2::{Digest, Sha256};
 
-use crate::codec::CodecTables;
+use crate::codec::{CodecError, CodecTables};
 
 /// The bundles compiled into the plugin, by name; the first is the default.
 macro_rules! embedded_files {
@@ -34,8 +34,51 @@ static EMBEDDED_FILES: [EmbeddedFiles; 3] =
 /// Name of the default bundle (the one used when no `model` is set).
 pub const EMBEDDED_NAME: &str = EMBEDDED_FILES[0].0;
 
+/// Why a model bundle cannot be had.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BundleError {
+    /// `model` is neither a compiled-in bundle's name nor a directory (most often a typo).
+    Unknown { model: PathBuf },
+    /// A file of the bundle directory `dir` could not be read.
+    Read {
+        dir: PathBuf,
+        file: &'static str,
+        reason: String,
+    },
+    /// The codec tables (`codec.json`) of bundle `bundle` are invalid.
+    Tables { bundle: String, error: CodecError },
+}
+
+impl std::fmt::Display for BundleError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Unknown { model } => write!(
+                f,
+                "{} is neither a compiled-in bundle ({}) nor a bundle directory",
+                model.display(),
+                ModelBundle::embedded_names().collect::<Vec<_>>().join(", ")
+            ),
+            Self::Read { dir, file, reason } => write!(
+                f,
+                "model bundle {}: cannot read {file}: {reason}",
+                dir.display()
+            ),
+            Self::Tables { bundle, error } => write!(f, "model bundle {bundle}: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for BundleError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Tables { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}
+
 /// Validated lazily, once per process; each entry is the bundle or why it is unusable.
-static EMBEDDED: LazyLock<Vec<Result<Arc<ModelBundle>, String>>> = LazyLock::new(|| {
+static EMBEDDED: LazyLock<Vec<Result<Arc<ModelBundle>, BundleError>>> = LazyLock::new(|| {
     EMBEDDED_FILES
         .iter()
         .map(|&(name, encoder, decoder, codec)| {
@@ -46,6 +89,10 @@ static EMBEDDED: LazyLock<Vec<Result<Arc<ModelBundle>, String>>> = LazyLock::new
                 codec,
             )
             .map(Arc::new)
+            .map_err(|error| BundleError::Tables {
+                bundle: name.into(),
+                error,
+            })
         })
         .collect()
 });
@@ -63,7 +110,7 @@ pub struct ModelBundle {
 
 impl ModelBundle {
     /// The default bundle compiled into the plugin.
-    pub fn embedded() -> Result<Arc<Self>, String> {
+    pub fn embedded() -> Result<Arc<Self>, BundleError> {
         EMBEDDED[0].clone()
     }
 
@@ -73,7 +120,7 @@ impl ModelBundle {
     }
 
     /// The compiled-in bundle called `name`, if there is one.
-    pub fn embedded_named(name: &str) -> Option<Result<Arc<Self>, String>> {
+    pub fn embedded_named(name: &str) -> Option<Result<Arc<Self>, BundleError>> {
         let i = EMBEDDED_FILES.iter().position(|f| f.0 == name)?;
         Some(EMBEDDED[i].clone())
     }
@@ -88,10 +135,13 @@ impl ModelBundle {
     }
 
     /// Loads a bundle directory.
-    pub fn from_dir(dir: &Path) -> Result<Self, String> {
-        let read = |f: &str| {
-            std::fs::read(dir.join(f))
-                .map_err(|e| format!("model bundle {}: cannot read {f}: {e}", dir.display()))
+    pub fn from_dir(dir: &Path) -> Result<Self, BundleError> {
+        let read = |file: &'static str| {
+            std::fs::read(dir.join(file)).map_err(|e| BundleError::Read {
+                dir: dir.to_path_buf(),
+                file,
+                reason: e.to_string(),
+            })
         };
         let (encoder, decoder, codec) = (
             read("encoder.onnx")?,
@@ -102,14 +152,18 @@ impl ModelBundle {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| dir.display().to_string());
-        Self::from_parts(name, Cow::Owned(encoder), Cow::Owned(decoder), &codec)
-            .map_err(|e| format!("model bundle {}: {e}", dir.display()))
+        Self::from_parts(name, Cow::Owned(encoder), Cow::Owned(decoder), &codec).map_err(|error| {
+            BundleError::Tables {
+                bundle: dir.display().to_string(),
+                error,
+            }
+        })
     }
 
     /// Loads `model`: the name of a compiled-in bundle (`limitnet-lite`, `limitnet-fast`,
     /// `limitnet-paper`), else a bundle directory (write `./limitnet-paper` for a directory of
     /// that name); `None` is the default bundle.
-    pub fn load(model: Option<&Path>) -> Result<Arc<Self>, String> {
+    pub fn load(model: Option<&Path>) -> Result<Arc<Self>, BundleError> {
         let Some(model) = model else {
             return Self::embedded();
         };
@@ -117,12 +171,10 @@ impl ModelBundle {
             return bundle;
         }
         if !model.is_dir() {
-            // Most often a mistyped name: say which names there are.
-            return Err(format!(
-                "{} is neither a compiled-in bundle ({}) nor a bundle directory",
-                model.display(),
-                Self::embedded_names().collect::<Vec<_>>().join(", ")
-            ));
+            // Most often a mistyped name: the error says which names there are.
+            return Err(BundleError::Unknown {
+                model: model.to_path_buf(),
+            });
         }
         Self::from_dir(model).map(Arc::new)
     }
@@ -135,8 +187,8 @@ impl ModelBundle {
         encoder_onnx: Cow<'static, [u8]>,
         decoder_onnx: Cow<'static, [u8]>,
         codec_json: &[u8],
-    ) -> Result<Self, String> {
-        let tables = CodecTables::from_json(codec_json).map_err(|e| e.to_string())?;
+    ) -> Result<Self, CodecError> {
+        let tables = CodecTables::from_json(codec_json)?;
         let mut h = Sha256::new();
         for part in [&encoder_onnx[..], &decoder_onnx[..], codec_json] {
             h.update((part.len() as u64).to_le_bytes());

@@ -6,5 +6,6 @@ pub mod runtime;
 pub mod session;
 pub mod tiles;
 
-pub use bundle::ModelBundle;
-pub use session::{DecoderSession, EncoderSession};
+pub use bundle::{BundleError, ModelBundle};
+pub use runtime::RuntimeUnavailable;
+pub use session::{DecoderSession, EncoderSession, SessionError};

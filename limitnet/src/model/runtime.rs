@@ -22,11 +22,35 @@ pub struct Runtime {
     pub environment: Environment,
 }
 
-static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
+/// ONNX Runtime could not be loaded: each library tried and why it was not usable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeUnavailable {
+    pub tried: Vec<(PathBuf, String)>,
+}
+
+impl std::fmt::Display for RuntimeUnavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "ONNX Runtime ({LIBRARY_NAME}, version 1.{MIN_RUNTIME_MINOR} or newer) could not be loaded. \
+             Run scripts/install-runtime.sh (it installs the library from the PyPI onnxruntime wheel) or set \
+             ORT_DYLIB_PATH to the absolute path of libonnxruntime.so.1.x. Tried: "
+        )?;
+        for (i, (path, why)) in self.tried.iter().enumerate() {
+            let sep = if i == 0 { "" } else { "; " };
+            write!(f, "{sep}{}: {why}", path.display())?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for RuntimeUnavailable {}
+
+static RUNTIME: OnceLock<Result<Runtime, RuntimeUnavailable>> = OnceLock::new();
 
 /// The process-wide runtime and its one ort environment, loaded on first use and never torn
 /// down (ort allows one environment per process).
-pub fn runtime() -> Result<&'static Runtime, String> {
+pub fn runtime() -> Result<&'static Runtime, RuntimeUnavailable> {
     RUNTIME.get_or_init(load).as_ref().map_err(Clone::clone)
 }
 
@@ -50,20 +74,17 @@ pub fn candidates() -> Vec<PathBuf> {
     v
 }
 
-fn load() -> Result<Runtime, String> {
-    let mut tried = Vec::new();
+fn load() -> Result<Runtime, RuntimeUnavailable> {
+    let mut tried: Vec<(PathBuf, String)> = Vec::new();
     for path in candidates() {
         if path.is_absolute() && !path.exists() {
-            tried.push(format!("{}: no such file", path.display()));
+            tried.push((path, "no such file".into()));
             continue;
         }
         if !path.is_absolute()
             && std::env::var_os("ORT_DYLIB_PATH").is_some_and(|p| Path::new(&p) == path)
         {
-            tried.push(format!(
-                "{}: ORT_DYLIB_PATH must be absolute",
-                path.display()
-            ));
+            tried.push((path, "ORT_DYLIB_PATH must be absolute".into()));
             continue;
         }
         match probe(&path) {
@@ -74,18 +95,18 @@ fn load() -> Result<Runtime, String> {
                     .and_then(|m| m.parse::<u32>().ok())
                     .unwrap_or(0);
                 if minor < MIN_RUNTIME_MINOR {
-                    tried.push(format!(
-                        "{}: version {version} is too old (need 1.{MIN_RUNTIME_MINOR} or newer)",
-                        path.display()
-                    ));
+                    let why = format!(
+                        "version {version} is too old (need 1.{MIN_RUNTIME_MINOR} or newer)"
+                    );
+                    tried.push((path, why));
                     continue;
                 }
                 if !has_api {
-                    tried.push(format!(
-                        "{}: version {version} does not provide ONNX Runtime API version {}",
-                        path.display(),
+                    let why = format!(
+                        "version {version} does not provide ONNX Runtime API version {}",
                         ort::sys::ORT_API_VERSION
-                    ));
+                    );
+                    tried.push((path, why));
                     continue;
                 }
                 let environment = ort::init_from(&path)
@@ -103,18 +124,13 @@ fn load() -> Result<Runtime, String> {
                             environment,
                         });
                     }
-                    Err(e) => tried.push(format!("{}: {e}", path.display())),
+                    Err(e) => tried.push((path, e)),
                 }
             }
-            Err(e) => tried.push(format!("{}: {e}", path.display())),
+            Err(e) => tried.push((path, e)),
         }
     }
-    Err(format!(
-        "ONNX Runtime (libonnxruntime.so.1, version 1.{MIN_RUNTIME_MINOR} or newer) could not be loaded. \
-         Run scripts/install-runtime.sh (it installs the library from the PyPI onnxruntime wheel) or set \
-         ORT_DYLIB_PATH to the absolute path of libonnxruntime.so.1.x. Tried: {}",
-        tried.join("; ")
-    ))
+    Err(RuntimeUnavailable { tried })
 }
 
 /// Opens the library and asks it for its version and whether it has the C API version ort

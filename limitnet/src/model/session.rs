@@ -7,17 +7,56 @@ use ort::value::{Tensor, TensorRef};
 
 use super::bundle::ModelBundle;
 use super::normalize;
-use super::runtime::runtime;
+use super::runtime::{RuntimeUnavailable, runtime};
+
+/// Why a network of a bundle cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionError {
+    /// ONNX Runtime itself could not be loaded.
+    Runtime(RuntimeUnavailable),
+    /// The `graph` ("encoder" or "decoder") could not be loaded, or is not a LimitNet network.
+    Graph { graph: &'static str, reason: String },
+    /// Running the `graph` failed.
+    Run { graph: &'static str, reason: String },
+}
+
+impl std::fmt::Display for SessionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Runtime(e) => e.fmt(f),
+            Self::Graph { graph, reason } => write!(f, "{graph} graph: {reason}"),
+            Self::Run { graph, reason } => write!(f, "{graph}: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for SessionError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Runtime(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<RuntimeUnavailable> for SessionError {
+    fn from(e: RuntimeUnavailable) -> Self {
+        Self::Runtime(e)
+    }
+}
 
 fn build_session(
     onnx: &[u8],
     threads: usize,
-    what: &str,
+    what: &'static str,
     inputs: &[&str],
     outputs: &[&str],
-) -> Result<Session, String> {
+) -> Result<Session, SessionError> {
     let env = &runtime()?.environment;
-    let err = |e: String| format!("{what} graph: {e}");
+    let err = |reason: String| SessionError::Graph {
+        graph: what,
+        reason,
+    };
     // Pool threads sleep between layers instead of spin-waiting: a pipeline shares the cores
     // with its other elements (and often other work), and there spinning threads hold cores
     // the others need (limitnetdec threads=2 took twice the time of threads=1 on a busy
@@ -72,9 +111,12 @@ impl ReusedOutputs {
         session: &'s mut Session,
         input: &[f32],
         input_shape: [usize; 4],
-        what: &str,
-    ) -> Result<SessionOutputs<'s>, String> {
-        let err = |e: ort::Error| format!("{what}: {e}");
+        what: &'static str,
+    ) -> Result<SessionOutputs<'s>, SessionError> {
+        let err = |e: ort::Error| SessionError::Run {
+            graph: what,
+            reason: e.to_string(),
+        };
         let view = || TensorRef::from_array_view((input_shape, input)).map_err(err);
         if reused.as_ref().is_none_or(|r| r.input_shape != input_shape) {
             let mut selector = OutputSelector::default();
@@ -113,13 +155,17 @@ pub struct EncoderSession {
 impl EncoderSession {
     /// A session whose graph has its input normalisation folded out when it has one
     /// ([`super::normalize`]): the same latent and saliency, bit for bit, for less work.
-    pub fn new(bundle: &ModelBundle, threads: usize) -> Result<Self, String> {
+    pub fn new(bundle: &ModelBundle, threads: usize) -> Result<Self, SessionError> {
         Self::with_folding(bundle, threads, true)
     }
 
     /// `fold`: whether to fold the graph's input normalisation into [`Self::input_table`]
     /// (false: the graph as it is, for comparisons).
-    pub fn with_folding(bundle: &ModelBundle, threads: usize, fold: bool) -> Result<Self, String> {
+    pub fn with_folding(
+        bundle: &ModelBundle,
+        threads: usize,
+        fold: bool,
+    ) -> Result<Self, SessionError> {
         let folded = fold
             .then(|| normalize::fold_input_normalization(&bundle.encoder_onnx, "image"))
             .flatten();
@@ -158,7 +204,11 @@ impl EncoderSession {
         width: usize,
         height: usize,
         consume: impl FnOnce(&[f32], &[f32]) -> R,
-    ) -> Result<R, String> {
+    ) -> Result<R, SessionError> {
+        let run_error = |reason: String| SessionError::Run {
+            graph: "encoder",
+            reason,
+        };
         let outputs = ReusedOutputs::run(
             &mut self.outputs,
             &mut self.session,
@@ -169,18 +219,18 @@ impl EncoderSession {
         let (lh, lw) = (height / 8, width / 8);
         let (_, lat) = outputs["latent"]
             .try_extract_tensor::<f32>()
-            .map_err(|e| format!("encoder latent: {e}"))?;
+            .map_err(|e| run_error(format!("latent: {e}")))?;
         let (_, sal) = outputs["saliency"]
             .try_extract_tensor::<f32>()
-            .map_err(|e| format!("encoder saliency: {e}"))?;
+            .map_err(|e| run_error(format!("saliency: {e}")))?;
         if lat.len() != self.channels * lh * lw || sal.len() != lh * lw {
-            return Err(format!(
+            return Err(run_error(format!(
                 "encoder returned {} latent and {} saliency values for a {width}x{height} image; expected {} and {}",
                 lat.len(),
                 sal.len(),
                 self.channels * lh * lw,
                 lh * lw
-            ));
+            )));
         }
         Ok(consume(lat, sal))
     }
@@ -194,7 +244,7 @@ pub struct DecoderSession {
 }
 
 impl DecoderSession {
-    pub fn new(bundle: &ModelBundle, threads: usize) -> Result<Self, String> {
+    pub fn new(bundle: &ModelBundle, threads: usize) -> Result<Self, SessionError> {
         let session = build_session(
             &bundle.decoder_onnx,
             threads,
@@ -217,7 +267,11 @@ impl DecoderSession {
         lh: usize,
         lw: usize,
         consume: impl FnOnce(&[f32]) -> R,
-    ) -> Result<R, String> {
+    ) -> Result<R, SessionError> {
+        let run_error = |reason: String| SessionError::Run {
+            graph: "decoder",
+            reason,
+        };
         let outputs = ReusedOutputs::run(
             &mut self.outputs,
             &mut self.session,
@@ -227,12 +281,12 @@ impl DecoderSession {
         )?;
         let (_, image) = outputs["image"]
             .try_extract_tensor::<f32>()
-            .map_err(|e| format!("decoder image: {e}"))?;
+            .map_err(|e| run_error(format!("image: {e}")))?;
         if image.len() != 3 * 64 * lh * lw {
-            return Err(format!(
-                "decoder returned {} values for a {lw}x{lh} latent",
+            return Err(run_error(format!(
+                "returned {} values for a {lw}x{lh} latent",
                 image.len()
-            ));
+            )));
         }
         Ok(consume(image))
     }
