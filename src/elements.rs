@@ -7,7 +7,7 @@ use std::sync::Arc;
 use gst::glib;
 use gst::prelude::*;
 
-use limitnet::api::{Error, StreamFormat};
+use limitnet::api::{Error, MAX_DIMENSION, StreamFormat};
 use limitnet::codec::StreamParams;
 use limitnet::codec::packet::{self, PacketError, PacketOptions};
 use limitnet::model::ModelBundle;
@@ -24,6 +24,57 @@ pub const CAPS_NAME: &str = "image/x-limitnet";
 
 /// RTP `encoding-name` of LimitNet packets (docs/rtp-payload.md).
 pub const RTP_ENCODING_NAME: &str = "X-LIMITNET";
+
+/// `image/x-limitnet` caps of a stream (the one place they are built): width, height,
+/// model-id, the frame rate when known, and `stream-format` unless it is the default (frames).
+pub fn stream_caps(
+    params: &StreamParams,
+    framerate: Option<gst::Fraction>,
+    format: StreamFormat,
+) -> gst::Caps {
+    let mut caps = gst::Caps::builder(CAPS_NAME)
+        .field("width", params.width as i32)
+        .field("height", params.height as i32);
+    if let Some(framerate) = framerate {
+        caps = caps.field("framerate", framerate);
+    }
+    caps = caps.field("model-id", params.model_id.as_str());
+    if format != StreamFormat::Frame {
+        caps = caps.field("stream-format", format.as_str());
+    }
+    caps.build()
+}
+
+/// `caps` with their `stream-format` set to `format` (the packet elements change only that).
+pub fn with_stream_format(caps: &gst::CapsRef, format: StreamFormat) -> gst::Caps {
+    let mut out = caps.to_owned();
+    out.make_mut().set("stream-format", format.as_str());
+    out
+}
+
+/// The RTP caps fields (SDP fmtp parameters, strings) that carry a stream's parameters
+/// (docs/rtp-payload.md).
+pub fn rtp_fmtp_fields(params: &StreamParams, s: &mut gst::StructureRef) {
+    s.set("width", params.width.to_string());
+    s.set("height", params.height.to_string());
+    s.set("model-id", params.model_id.as_str());
+}
+
+/// The stream parameters in RTP caps (see [`rtp_fmtp_fields`]); `None` if one is missing or
+/// out of range.
+pub fn params_from_rtp_caps(s: &gst::StructureRef) -> Option<StreamParams> {
+    let dimension = |name: &str| {
+        s.get::<&str>(name)
+            .ok()
+            .and_then(|v| v.parse::<u32>().ok())
+            .filter(|v| (1..=MAX_DIMENSION).contains(v))
+    };
+    Some(StreamParams {
+        width: dimension("width")?,
+        height: dimension("height")?,
+        model_id: s.get::<&str>("model-id").ok()?.to_string(),
+    })
+}
 
 /// The stream parameters and format of `image/x-limitnet` caps, or the name of the field they
 /// lack (or hold a value of that is not understood).

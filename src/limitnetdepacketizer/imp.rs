@@ -1,3 +1,4 @@
+use crate::elements::with_stream_format;
 use std::sync::{LazyLock, Mutex};
 
 use gst::glib;
@@ -53,9 +54,7 @@ impl LimitNetDepacketizer {
     fn sink_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
         match event.view() {
             gst::EventView::Caps(c) => {
-                let mut out = c.caps_owned().copy();
-                out.make_mut()
-                    .set("stream-format", StreamFormat::Packets.as_str());
+                let out = with_stream_format(c.caps(), StreamFormat::Packets);
                 return self.srcpad.push_event(gst::event::Caps::new(&out));
             }
             gst::EventView::Eos(_) => {

@@ -1,3 +1,4 @@
+use crate::elements::{params_from_rtp_caps, stream_caps};
 use std::sync::{LazyLock, Mutex};
 
 use gst::glib;
@@ -92,17 +93,7 @@ impl RTPBaseDepayloadImpl for LimitNetDepay {
         let s = caps
             .structure(0)
             .ok_or_else(|| gst::loggable_error!(CAT, "empty caps"))?;
-        let dimension = |name: &str| {
-            s.get::<&str>(name)
-                .ok()
-                .and_then(|v| v.parse::<i32>().ok())
-                .filter(|v| (1..=MAX_DIMENSION as i32).contains(v))
-        };
-        let (Some(width), Some(height), Ok(model_id)) = (
-            dimension("width"),
-            dimension("height"),
-            s.get::<&str>("model-id"),
-        ) else {
+        let Some(params) = params_from_rtp_caps(s) else {
             gst::element_imp_error!(
                 self,
                 gst::StreamError::Format,
@@ -113,12 +104,7 @@ impl RTPBaseDepayloadImpl for LimitNetDepay {
             );
             return Err(gst::loggable_error!(CAT, "incomplete RTP caps"));
         };
-        let out = gst::Caps::builder(CAPS_NAME)
-            .field("width", width)
-            .field("height", height)
-            .field("model-id", model_id)
-            .field("stream-format", StreamFormat::Packets.as_str())
-            .build();
+        let out = stream_caps(&params, None, StreamFormat::Packets);
         gst::info!(CAT, imp = self, "stream caps {}", out);
         self.obj()
             .src_pad()

@@ -1,3 +1,4 @@
+use crate::elements::stream_caps;
 use std::path::PathBuf;
 use std::sync::{LazyLock, Mutex};
 
@@ -11,7 +12,8 @@ use crate::elements::{
     model_property, percentage_property, threads_property,
 };
 use limitnet::api::{
-    EncodeOptions, Encoder, ImageRef, MAX_DIMENSION, PixelLayout, frame_budget, min_limit,
+    EncodeOptions, Encoder, ImageRef, MAX_DIMENSION, PixelLayout, StreamFormat, frame_budget,
+    min_limit,
 };
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -228,12 +230,7 @@ impl VideoEncoderImpl for LimitNetEnc {
                 info.height(),
                 params.latent_dims()
             );
-            gst::Caps::builder(CAPS_NAME)
-                .field("width", info.width() as i32)
-                .field("height", info.height() as i32)
-                .field("framerate", info.fps())
-                .field("model-id", params.model_id.as_str())
-                .build()
+            stream_caps(&params, Some(info.fps()), StreamFormat::Frame)
         };
         let instance = self.obj();
         let output = instance

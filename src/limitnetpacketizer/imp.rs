@@ -1,3 +1,4 @@
+use crate::elements::with_stream_format;
 use std::sync::{LazyLock, Mutex};
 
 use gst::glib;
@@ -105,9 +106,7 @@ impl LimitNetPacketizer {
             stream.bundle.name,
             stream.params.model_id
         );
-        let mut out = caps.copy();
-        out.make_mut()
-            .set("stream-format", StreamFormat::Packet.as_str());
+        let out = with_stream_format(&caps, StreamFormat::Packet);
         *self.state.lock().unwrap() = Some(stream);
         self.srcpad.push_event(gst::event::Caps::new(&out))
     }

@@ -1,3 +1,4 @@
+use crate::elements::rtp_fmtp_fields;
 use std::sync::{LazyLock, Mutex};
 
 use gst::glib;
@@ -108,11 +109,8 @@ impl RTPBasePayloadImpl for LimitNetPay {
             obj.mtu()
         );
         obj.set_options("video", true, RTP_ENCODING_NAME, 90_000);
-        let out = gst::Structure::builder("application/x-rtp")
-            .field("width", params.width.to_string())
-            .field("height", params.height.to_string())
-            .field("model-id", params.model_id.as_str())
-            .build();
+        let mut out = gst::Structure::new_empty("application/x-rtp");
+        rtp_fmtp_fields(params, &mut out);
         obj.set_outcaps(Some(&out))
             .map_err(|_| gst::loggable_error!(CAT, "downstream refused the RTP caps"))?;
         *self.state.lock().unwrap() = Some(stream);
