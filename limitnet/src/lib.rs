@@ -19,6 +19,7 @@ pub mod api;
 pub mod codec;
 #[cfg(feature = "onnx")]
 pub mod model;
+pub mod sender;
 
 #[cfg(feature = "onnx")]
 pub use api::{

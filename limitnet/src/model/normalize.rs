@@ -150,9 +150,9 @@ fn node(bytes: &[u8]) -> Option<Node<'_>> {
     })
 }
 
-/// The three values of a float initializer shaped `[1, 3, 1, 1]` or `[3, 1, 1]` (one per
-/// channel, broadcast over the image), or `None`.
-fn channel_constant(tensor: &[u8]) -> Option<[f32; 3]> {
+/// The dimensions and values of a float tensor stored in the file (raw or packed float data),
+/// or `None` (another type, external data, or not valid).
+fn float_tensor(tensor: &[u8]) -> Option<(Vec<u64>, Vec<f32>)> {
     let fields = fields(tensor)?;
     let mut dims = Vec::new();
     let mut data_type = 0;
@@ -182,12 +182,51 @@ fn channel_constant(tensor: &[u8]) -> Option<[f32; 3]> {
             _ => {}
         }
     }
+    let count = dims.iter().try_fold(1u64, |n, &d| n.checked_mul(d))?;
+    if data_type != FLOAT || count != values.len() as u64 {
+        return None;
+    }
+    Some((dims, values))
+}
+
+/// The three values of a float initializer shaped `[1, 3, 1, 1]` or `[3, 1, 1]` (one per
+/// channel, broadcast over the image), or `None`.
+fn channel_constant(tensor: &[u8]) -> Option<[f32; 3]> {
+    let (dims, values) = float_tensor(tensor)?;
     let shape_ok = dims == [1, 3, 1, 1] || dims == [3, 1, 1];
-    if data_type != FLOAT || !shape_ok || values.len() != 3 || !values.iter().all(|v| v.is_finite())
-    {
+    if !shape_ok || !values.iter().all(|v| v.is_finite()) {
         return None;
     }
     Some([values[0], values[1], values[2]])
+}
+
+/// A float initializer (a weight) of a graph.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Initializer {
+    pub name: String,
+    pub dims: Vec<u64>,
+    pub values: Vec<f32>,
+}
+
+/// The float initializers of `model` (ONNX bytes) stored in the file, in file order; `None` if
+/// it is not a graph this reader understands.
+pub fn float_initializers(model: &[u8]) -> Option<Vec<Initializer>> {
+    let graph = fields(model)?
+        .into_iter()
+        .find(|f| f.number == MODEL_GRAPH)?
+        .bytes;
+    fields(graph)?
+        .iter()
+        .filter(|f| f.number == GRAPH_INITIALIZER)
+        .map(|f| {
+            let (dims, values) = float_tensor(f.bytes)?;
+            Some(Initializer {
+                name: tensor_name(f.bytes)?.to_string(),
+                dims,
+                values,
+            })
+        })
+        .collect()
 }
 
 fn tensor_name(tensor: &[u8]) -> Option<&str> {

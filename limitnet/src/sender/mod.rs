@@ -1,0 +1,491 @@
+//! The sender's encoder network in pure Rust, fed row by row, for devices without ONNX Runtime
+//! or an operating system (the paper's microcontroller camera): `no_std`, no float tensor of
+//! the whole frame, and every buffer allocated once when the encoder is made.
+//!
+//! It runs limitnet-lite's encoder and saliency branch (models/limitnet-lite, weights in
+//! [`lite_weights`], generated from the bundle's `encoder.onnx`) as line buffers: each camera
+//! row is folded into the first convolution's partial sums as it arrives, and every later layer
+//! keeps only the few rows its kernel reaches (3 or 5). What is kept whole is what the bitstream
+//! needs anyway: the latent's levels (one byte per value) and the saliency map at latent
+//! resolution, before the priority order and entropy coding of [`crate::codec`].
+//!
+//! The arithmetic is f32, as in the ONNX graph (Cortex-M4F/M7 have a single-precision FPU);
+//! the frames it makes decode like those of the ONNX Runtime encoder (docs/sender.md).
+
+#[allow(unused_imports)]
+use crate::codec::prelude::*;
+
+use crate::codec::quant::Quantizer;
+use crate::codec::saliency::SaliencyMap;
+use crate::codec::tables::DOWNSAMPLE;
+
+#[rustfmt::skip]
+pub mod lite_weights;
+
+/// limitnet-lite's network, compiled in (from [`lite_weights`]).
+pub use lite_weights::LITE as LITE_NETWORK;
+
+/// One convolution's weights: `weight` is `out x in x kernel x kernel`, row-major.
+#[derive(Debug, Clone, Copy)]
+pub struct Conv {
+    pub out_channels: usize,
+    pub in_channels: usize,
+    pub kernel: usize,
+    pub weight: &'static [f32],
+    pub bias: &'static [f32],
+}
+
+/// The weights of limitnet-lite's encoder and saliency branch.
+#[derive(Debug, Clone, Copy)]
+pub struct LiteNetwork {
+    /// Input normalisation: `(byte / 255 - mean) / std` per channel (red, green, blue).
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+    /// 3 -> 16, 4x4, stride 4.
+    pub conv1: Conv,
+    /// 16 -> 16, 3x3, stride 2, padding 1.
+    pub conv2: Conv,
+    /// 16 -> 12 (the latent), 3x3, padding 1.
+    pub conv3: Conv,
+    /// Saliency: 12 -> 16, 3x3, padding 1.
+    pub saliency1: Conv,
+    /// Saliency: 16 -> 1, 3x3, dilation 2, padding 2, then a sigmoid.
+    pub saliency2: Conv,
+}
+
+impl LiteNetwork {
+    /// Number of weights (and biases).
+    pub fn parameters(&self) -> usize {
+        [
+            self.conv1,
+            self.conv2,
+            self.conv3,
+            self.saliency1,
+            self.saliency2,
+        ]
+        .iter()
+        .map(|c| c.weight.len() + c.bias.len())
+        .sum()
+    }
+}
+
+/// How an output row of a convolution reads its input rows.
+#[derive(Debug, Clone, Copy)]
+struct Geometry {
+    stride: usize,
+    padding: usize,
+    dilation: usize,
+}
+
+/// One output row of `conv` (`out_channels x out_width`, into `out`) from its input rows
+/// (`rows[ky]`, each `in_channels x in_width`; `None` is zero padding), then ReLU if `relu`.
+fn conv_row(
+    conv: &Conv,
+    g: Geometry,
+    rows: &[Option<&[f32]>],
+    in_width: usize,
+    out: &mut [f32],
+    out_width: usize,
+    relu: bool,
+) {
+    let k = conv.kernel;
+    for o in 0..conv.out_channels {
+        for x in 0..out_width {
+            let mut acc = conv.bias[o];
+            for (ky, row) in rows.iter().enumerate() {
+                let Some(row) = row else { continue };
+                for c in 0..conv.in_channels {
+                    let weights = &conv.weight[((o * conv.in_channels + c) * k + ky) * k..][..k];
+                    let input = &row[c * in_width..][..in_width];
+                    for (kx, &w) in weights.iter().enumerate() {
+                        let ix = (x * g.stride + kx * g.dilation).wrapping_sub(g.padding);
+                        if ix < in_width {
+                            acc += w * input[ix];
+                        }
+                    }
+                }
+            }
+            out[o * out_width + x] = if relu { acc.max(0.0) } else { acc };
+        }
+    }
+}
+
+/// A ring of the last `N` rows of a layer's output (`channels x width` each).
+struct Rows<const N: usize> {
+    data: Vec<f32>,
+    size: usize,
+    /// Which row each slot holds.
+    held: [Option<usize>; N],
+}
+
+impl<const N: usize> Rows<N> {
+    fn new(channels: usize, width: usize) -> Self {
+        Self {
+            data: vec![0.0; N * channels * width],
+            size: channels * width,
+            held: [None; N],
+        }
+    }
+
+    fn slot_mut(&mut self, row: usize) -> &mut [f32] {
+        self.held[row % N] = Some(row);
+        &mut self.data[(row % N) * self.size..][..self.size]
+    }
+
+    /// Row `row` (a signed index: rows before the first are padding), if held.
+    fn get(&self, row: isize) -> Option<&[f32]> {
+        let r = usize::try_from(row).ok()?;
+        (self.held[r % N] == Some(r)).then(|| &self.data[(r % N) * self.size..][..self.size])
+    }
+}
+
+/// What the encoder made of a frame: the quantized latent and the pooled saliency map, ready
+/// for [`crate::codec::FrameEncoder`].
+#[derive(Debug, Clone)]
+pub struct SenderOutput {
+    /// Levels, `12 x h/8 x w/8`, channel-major.
+    pub levels: Vec<u8>,
+    pub saliency: SaliencyMap,
+}
+
+/// limitnet-lite's encoder for one frame size, fed one RGB row at a time.
+pub struct RowEncoder {
+    net: LiteNetwork,
+    quantizer: Quantizer,
+    /// Frame size and the padded size the network runs at (multiples of 8).
+    width: usize,
+    height: usize,
+    padded_width: usize,
+    padded_height: usize,
+    /// Rows pushed so far.
+    rows_in: usize,
+    /// One normalised input row, planar (3 x padded width).
+    input: Vec<f32>,
+    /// The first convolution's partial sums for its current output row (16 x width/4).
+    conv1_sums: Vec<f32>,
+    conv1_rows: Rows<3>,
+    conv2_rows: Rows<3>,
+    latent_rows: Rows<3>,
+    saliency1_rows: Rows<5>,
+    /// One output row of a layer before it goes into its ring.
+    scratch: Vec<f32>,
+    /// The latent's levels and the saliency map at latent resolution, filled row by row.
+    levels: Vec<u8>,
+    saliency: Vec<f32>,
+}
+
+impl RowEncoder {
+    /// An encoder for `width x height` frames (both at least 1) of `net`, quantizing with
+    /// `quantizer` (the bundle's codec tables). All buffers are allocated here.
+    pub fn new(net: LiteNetwork, quantizer: Quantizer, width: usize, height: usize) -> Self {
+        let d = DOWNSAMPLE as usize;
+        let (padded_width, padded_height) = (width.div_ceil(d) * d, height.div_ceil(d) * d);
+        let (lw, lh) = (padded_width / d, padded_height / d);
+        let w4 = padded_width / 4;
+        let latent = net.conv3.out_channels;
+        Self {
+            net,
+            quantizer,
+            width,
+            height,
+            padded_width,
+            padded_height,
+            rows_in: 0,
+            input: vec![0.0; 3 * padded_width],
+            conv1_sums: vec![0.0; net.conv1.out_channels * w4],
+            conv1_rows: Rows::new(net.conv1.out_channels, w4),
+            conv2_rows: Rows::new(net.conv2.out_channels, lw),
+            latent_rows: Rows::new(latent, lw),
+            saliency1_rows: Rows::new(net.saliency1.out_channels, lw),
+            scratch: vec![0.0; net.conv1.out_channels.max(latent) * w4],
+            levels: vec![0; latent * lh * lw],
+            saliency: vec![0.0; lh * lw],
+        }
+    }
+
+    /// Bytes this encoder holds for its frame size (its buffers, not counting the weights,
+    /// which stay in flash): what a device needs in RAM besides the frame's bytes.
+    pub fn buffer_bytes(&self) -> usize {
+        4 * (self.input.len()
+            + self.conv1_sums.len()
+            + self.conv1_rows.data.len()
+            + self.conv2_rows.data.len()
+            + self.latent_rows.data.len()
+            + self.saliency1_rows.data.len()
+            + self.scratch.len()
+            + self.saliency.len())
+            + self.levels.len()
+    }
+
+    fn latent_width(&self) -> usize {
+        self.padded_width / DOWNSAMPLE as usize
+    }
+
+    fn latent_height(&self) -> usize {
+        self.padded_height / DOWNSAMPLE as usize
+    }
+
+    /// Feeds the next row: `width` pixels of 8-bit RGB (red, green, blue). Rows beyond the
+    /// frame's height are ignored.
+    pub fn push_row(&mut self, rgb: &[u8]) {
+        if self.rows_in >= self.height {
+            return;
+        }
+        assert!(
+            rgb.len() >= 3 * self.width,
+            "a row of {} pixels",
+            self.width
+        );
+        self.feed(rgb);
+    }
+
+    /// The padded frame's row from a camera row: normalised, the last pixel repeated into the
+    /// padding (as the ONNX Runtime encoder pads).
+    fn feed(&mut self, rgb: &[u8]) {
+        let pw = self.padded_width;
+        for c in 0..3 {
+            let (mean, std) = (self.net.mean[c], self.net.std[c]);
+            let plane = &mut self.input[c * pw..][..pw];
+            for (x, v) in plane.iter_mut().enumerate() {
+                let byte = rgb[3 * x.min(self.width - 1) + c];
+                *v = (f32::from(byte) / 255.0 - mean) / std;
+            }
+        }
+        self.accumulate_conv1();
+        self.rows_in += 1;
+    }
+
+    /// Adds this input row's share to the first convolution (4x4, stride 4: each input row is
+    /// one kernel row of one output row), and completes that output row on its fourth.
+    fn accumulate_conv1(&mut self) {
+        let conv = self.net.conv1;
+        let (pw, w4) = (self.padded_width, self.padded_width / 4);
+        let ky = self.rows_in % 4;
+        if ky == 0 {
+            for (o, sums) in self.conv1_sums.chunks_exact_mut(w4).enumerate() {
+                sums.fill(conv.bias[o]);
+            }
+        }
+        for (o, sums) in self.conv1_sums.chunks_exact_mut(w4).enumerate() {
+            for c in 0..3 {
+                let weights = &conv.weight[((o * 3 + c) * 4 + ky) * 4..][..4];
+                let input = &self.input[c * pw..][..pw];
+                for (x, sum) in sums.iter_mut().enumerate() {
+                    let pixels = &input[4 * x..][..4];
+                    *sum += weights[0] * pixels[0]
+                        + weights[1] * pixels[1]
+                        + weights[2] * pixels[2]
+                        + weights[3] * pixels[3];
+                }
+            }
+        }
+        if ky == 3 {
+            let r1 = self.rows_in / 4;
+            let row = self.conv1_rows.slot_mut(r1);
+            for (out, &sum) in row.iter_mut().zip(&self.conv1_sums) {
+                *out = sum.max(0.0);
+            }
+            // The second convolution (stride 2) completes a row with every odd row of this one.
+            if r1 % 2 == 1 {
+                self.conv2_row((r1 - 1) / 2);
+            }
+        }
+    }
+
+    fn conv2_row(&mut self, r2: usize) {
+        let (w4, lw) = (self.padded_width / 4, self.latent_width());
+        let first = 2 * r2 as isize - 1;
+        let rows = [
+            self.conv1_rows.get(first),
+            self.conv1_rows.get(first + 1),
+            self.conv1_rows.get(first + 2),
+        ];
+        let g = Geometry {
+            stride: 2,
+            padding: 1,
+            dilation: 1,
+        };
+        let out = &mut self.scratch[..self.net.conv2.out_channels * lw];
+        conv_row(&self.net.conv2, g, &rows, w4, out, lw, true);
+        self.conv2_rows.slot_mut(r2).copy_from_slice(out);
+        if r2 >= 1 {
+            self.conv3_row(r2 - 1);
+        }
+    }
+
+    /// A latent row: quantized into the levels, and kept for the saliency branch.
+    fn conv3_row(&mut self, r3: usize) {
+        let (lw, lh) = (self.latent_width(), self.latent_height());
+        let r = r3 as isize;
+        let rows = [
+            self.conv2_rows.get(r - 1),
+            self.conv2_rows.get(r),
+            self.conv2_rows.get(r + 1),
+        ];
+        let g = Geometry {
+            stride: 1,
+            padding: 1,
+            dilation: 1,
+        };
+        let channels = self.net.conv3.out_channels;
+        let out = &mut self.scratch[..channels * lw];
+        conv_row(&self.net.conv3, g, &rows, lw, out, lw, true);
+        for (c, values) in out.chunks_exact(lw).enumerate() {
+            let levels = &mut self.levels[(c * lh + r3) * lw..][..lw];
+            for (level, &v) in levels.iter_mut().zip(values) {
+                *level = self.quantizer.quantize(c, v);
+            }
+        }
+        self.latent_rows.slot_mut(r3).copy_from_slice(out);
+        if r3 >= 1 {
+            self.saliency1_row(r3 - 1);
+        }
+    }
+
+    fn saliency1_row(&mut self, s: usize) {
+        let lw = self.latent_width();
+        let r = s as isize;
+        let rows = [
+            self.latent_rows.get(r - 1),
+            self.latent_rows.get(r),
+            self.latent_rows.get(r + 1),
+        ];
+        let g = Geometry {
+            stride: 1,
+            padding: 1,
+            dilation: 1,
+        };
+        let out = &mut self.scratch[..self.net.saliency1.out_channels * lw];
+        conv_row(&self.net.saliency1, g, &rows, lw, out, lw, true);
+        self.saliency1_rows.slot_mut(s).copy_from_slice(out);
+        if s >= 2 {
+            self.saliency2_row(s - 2);
+        }
+    }
+
+    fn saliency2_row(&mut self, t: usize) {
+        let lw = self.latent_width();
+        let r = t as isize;
+        let rows = [
+            self.saliency1_rows.get(r - 2),
+            self.saliency1_rows.get(r),
+            self.saliency1_rows.get(r + 2),
+        ];
+        let g = Geometry {
+            stride: 1,
+            padding: 2,
+            dilation: 2,
+        };
+        let out = &mut self.saliency[t * lw..][..lw];
+        conv_row(&self.net.saliency2, g, &rows, lw, out, lw, false);
+        for v in out.iter_mut() {
+            *v = 1.0 / (1.0 + libm::expf(-*v));
+        }
+    }
+
+    /// After the frame's last row: the padding rows (the last row repeated), the layers' last
+    /// rows, and the output. The encoder is then ready for the next frame.
+    pub fn finish(&mut self) -> SenderOutput {
+        assert!(self.rows_in >= self.height, "finish before the last row");
+        while self.rows_in < self.padded_height {
+            // The input buffer still holds the last row, normalised: feed it again.
+            self.accumulate_conv1();
+            self.rows_in += 1;
+        }
+        let lh = self.latent_height();
+        self.conv3_row(lh - 1);
+        self.saliency1_row(lh - 1);
+        for t in lh.saturating_sub(2)..lh {
+            self.saliency2_row(t);
+        }
+        let output = SenderOutput {
+            levels: self.levels.clone(),
+            saliency: SaliencyMap::pool(&self.saliency, lh, self.latent_width()),
+        };
+        self.rows_in = 0;
+        for rows in [&mut self.conv1_rows.held, &mut self.conv2_rows.held] {
+            *rows = [None; 3];
+        }
+        self.latent_rows.held = [None; 3];
+        self.saliency1_rows.held = [None; 5];
+        output
+    }
+}
+
+/// The Rust source of [`lite_weights`] from a bundle's `encoder.onnx` (its float initializers,
+/// by name): how that file is made, and how a test checks it still matches the bundle.
+#[cfg(feature = "onnx")]
+pub fn lite_weights_source(encoder_onnx: &[u8]) -> Option<String> {
+    use core::fmt::Write;
+    let initializers = crate::model::normalize::float_initializers(encoder_onnx)?;
+    let get = |name: &str| initializers.iter().find(|i| i.name == name);
+    let mut out = String::from(
+        "//! limitnet-lite's encoder and saliency weights, generated from\n\
+         //! models/limitnet-lite/encoder.onnx by `LIMITNET_WRITE_SENDER_WEIGHTS=1 cargo test -p limitnet\n\
+         //! sender` (the test fails when they no longer match the bundle). Do not edit.\n\n\
+         use super::{Conv, LiteNetwork};\n\n",
+    );
+    let array = |out: &mut String, name: &str, values: &[f32]| {
+        let _ = writeln!(out, "static {name}: [f32; {}] = [", values.len());
+        for chunk in values.chunks(8) {
+            let line: Vec<String> = chunk.iter().map(|v| format!("{v:?}")).collect();
+            let _ = writeln!(out, "    {},", line.join(", "));
+        }
+        out.push_str("];\n\n");
+    };
+    let mut convs = String::new();
+    for (field, prefix) in [
+        ("conv1", "encoder.conv1"),
+        ("conv2", "encoder.conv2"),
+        ("conv3", "encoder.conv3"),
+        ("saliency1", "saliency.conv1"),
+        ("saliency2", "saliency.conv2"),
+    ] {
+        let weight = get(&format!("{prefix}.weight"))?;
+        let bias = get(&format!("{prefix}.bias"))?;
+        let [o, i, k, k2] = weight.dims[..] else {
+            return None;
+        };
+        if k != k2 || bias.values.len() as u64 != o {
+            return None;
+        }
+        let upper = field.to_uppercase();
+        array(&mut out, &format!("{upper}_WEIGHT"), &weight.values);
+        array(&mut out, &format!("{upper}_BIAS"), &bias.values);
+        let _ = writeln!(
+            convs,
+            "    {field}: Conv {{\n        out_channels: {o},\n        in_channels: {i},\n        kernel: {k},\n        weight: &{upper}_WEIGHT,\n        bias: &{upper}_BIAS,\n    }},"
+        );
+    }
+    let mean = &get("encoder.mean")?.values;
+    let std = &get("encoder.std")?.values;
+    let _ = write!(
+        out,
+        "/// limitnet-lite's encoder network.\npub static LITE: LiteNetwork = LiteNetwork {{\n    mean: {:?},\n    std: {:?},\n{convs}}};\n",
+        mean.as_slice(),
+        std.as_slice()
+    );
+    Some(out)
+}
+
+#[cfg(all(test, feature = "onnx"))]
+mod tests {
+    use super::*;
+    use crate::model::ModelBundle;
+
+    #[test]
+    fn lite_weights_match_the_bundle() {
+        let bundle = ModelBundle::load(Some("limitnet-lite".as_ref())).unwrap();
+        let source = lite_weights_source(&bundle.encoder_onnx).expect("a limitnet-lite graph");
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/sender/lite_weights.rs");
+        if std::env::var_os("LIMITNET_WRITE_SENDER_WEIGHTS").is_some() {
+            std::fs::write(path, &source).unwrap();
+        }
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == source,
+            "src/sender/lite_weights.rs does not match models/limitnet-lite: regenerate it with \
+             LIMITNET_WRITE_SENDER_WEIGHTS=1 cargo test -p limitnet sender"
+        );
+    }
+}

@@ -1,0 +1,124 @@
+//! The row-by-row sender (limitnet::sender, pure Rust) against the ONNX Runtime encoder on the
+//! shipped photos: the same latent levels and saliency map up to float rounding, frames that
+//! decode within 0.3 dB of each other at every cut, and the buffers it needs.
+
+use limitnet::codec::{self, StreamParams};
+use limitnet::sender::{LITE_NETWORK, RowEncoder};
+use limitnet::{DecodeOptions, Decoder, ImageRef, ModelBundle, PixelLayout};
+
+fn photo(name: &str) -> (Vec<u8>, usize, usize) {
+    let path = format!("{}/../tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
+    let mut reader = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()))
+        .read_info()
+        .unwrap();
+    let mut rgb = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut rgb).unwrap();
+    rgb.truncate(info.buffer_size());
+    (rgb, info.width as usize, info.height as usize)
+}
+
+/// Nearest-neighbour resize (frames of other sizes from a real photo).
+fn resize(rgb: &[u8], w: usize, h: usize, nw: usize, nh: usize) -> Vec<u8> {
+    (0..nh)
+        .flat_map(|y| (0..nw).map(move |x| (y * h / nh, x * w / nw)))
+        .flat_map(|(y, x)| rgb[(y * w + x) * 3..][..3].to_vec())
+        .collect()
+}
+
+fn psnr(a: &[u8], b: &[u8]) -> f64 {
+    let mse = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
+        .sum::<f64>()
+        / a.len() as f64;
+    10.0 * (255.0f64.powi(2) / mse.max(1e-10)).log10()
+}
+
+#[test]
+fn the_sender_makes_the_frames_of_the_onnx_runtime_encoder() {
+    let bundle = ModelBundle::load(Some("limitnet-lite".as_ref())).unwrap();
+    let tables = &bundle.tables;
+    let mut onnx = limitnet::Encoder::new(bundle.clone(), 1).unwrap();
+    let mut decoder = Decoder::new(bundle.clone(), 0).unwrap();
+    let (chelsea, cw, ch) = photo("chelsea-224.png");
+    let mut cases: Vec<(String, Vec<u8>, usize, usize)> = ["coffee", "astronaut", "chelsea"]
+        .iter()
+        .map(|name| {
+            let (rgb, w, h) = photo(&format!("{name}-224.png"));
+            (name.to_string(), rgb, w, h)
+        })
+        .collect();
+    for (w, h) in [(250, 190), (97, 8), (13, 7)] {
+        cases.push((
+            format!("chelsea {w}x{h}"),
+            resize(&chelsea, cw, ch, w, h),
+            w,
+            h,
+        ));
+    }
+    for (name, rgb, w, h) in cases {
+        let mut sender = RowEncoder::new(LITE_NETWORK, tables.quantizer().clone(), w, h);
+        for row in rgb.chunks_exact(3 * w) {
+            sender.push_row(row);
+        }
+        let out = sender.finish();
+        let params = StreamParams {
+            width: w as u32,
+            height: h as u32,
+            model_id: bundle.id.clone(),
+        };
+        let reference = onnx
+            .encode(
+                &ImageRef::packed(&rgb, w as u32, h as u32, PixelLayout::Rgb),
+                &Default::default(),
+            )
+            .unwrap();
+        let frame = codec::encode_frame(tables, &params, &out.saliency, &out.levels, out.levels.len());
+        // Float sums in another order may move a value across a rounding boundary, rarely.
+        let reference_levels = codec::decode_frame(tables, &params, &reference.data, usize::MAX).unwrap();
+        let sender_levels = codec::decode_frame(tables, &params, &frame, usize::MAX).unwrap();
+        let mut by_index = vec![0u8; out.levels.len()];
+        for (&i, &l) in reference_levels.order.iter().zip(&reference_levels.levels) {
+            by_index[i as usize] = l;
+        }
+        let differ = by_index.iter().zip(&out.levels).filter(|(a, b)| a != b).count();
+        eprintln!(
+            "{name}: {differ} of {} levels differ, saliency map {}, {} vs {} bytes",
+            out.levels.len(),
+            if out.saliency == reference.saliency { "equal" } else { "differs" },
+            frame.len(),
+            reference.data.len()
+        );
+        assert!(differ * 1000 <= out.levels.len(), "{name}: {differ} levels differ");
+        assert_eq!(sender_levels.levels.len(), out.levels.len());
+        for cut in [256, 512, 1024, usize::MAX] {
+            let options = DecodeOptions {
+                max_bytes: if cut == usize::MAX { 0 } else { cut },
+                ..Default::default()
+            };
+            let (ours, _) = decoder.decode(&params, &frame, &options).unwrap();
+            let (theirs, _) = decoder.decode(&params, &reference.data, &options).unwrap();
+            let (q_ours, q_theirs) = (psnr(&rgb, &ours), psnr(&rgb, &theirs));
+            assert!(
+                (q_ours - q_theirs).abs() <= 0.3,
+                "{name} at {cut} B: {q_ours:.2} dB from the sender, {q_theirs:.2} from ONNX Runtime"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_sender_needs_little_memory() {
+    let bundle = ModelBundle::load(Some("limitnet-lite".as_ref())).unwrap();
+    let sender = RowEncoder::new(LITE_NETWORK, bundle.tables.quantizer().clone(), 224, 224);
+    let weights = 4 * LITE_NETWORK.parameters();
+    eprintln!(
+        "224x224: {} bytes of buffers, {} parameters ({weights} bytes as f32)",
+        sender.buffer_bytes(),
+        LITE_NETWORK.parameters()
+    );
+    // docs/sender.md: the figures a device must budget.
+    assert!(sender.buffer_bytes() <= 64 * 1024);
+    assert!(weights <= 32 * 1024);
+}
