@@ -244,3 +244,30 @@ fn element_classes_are_written_as_the_peers_write_them() {
         );
     }
 }
+
+#[test]
+fn the_rust_engine_sends_what_onnx_runtime_sends() {
+    init();
+    for photo in ["coffee-224.png", "astronaut-224.png"] {
+        let (rgb, w, h) = common::photo(photo);
+        let frames: Vec<Vec<u8>> = ["onnx-runtime", "rust"]
+            .iter()
+            .map(|engine| {
+                let mut enc = Harness::new_parse(&format!("limitnetenc engine={engine}"));
+                enc.set_src_caps_str(&raw_caps(w, h));
+                enc.push(buffer(rgb.clone(), 0)).unwrap();
+                enc.pull().unwrap().map_readable().unwrap().to_vec()
+            })
+            .collect();
+        assert_eq!(frames[0], frames[1], "{photo}");
+    }
+    // Other bundles have no Rust encoder: a clear error at start.
+    let err = run_pipeline(
+        "videotestsrc num-buffers=1 ! limitnetenc engine=rust model=limitnet-paper ! fakesink",
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("the Rust encoder runs limitnet-lite only"),
+        "{err}"
+    );
+}

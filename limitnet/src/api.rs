@@ -26,6 +26,7 @@ use crate::model::{
     BundleError, DecoderSession, EncoderSession, ModelBundle, RuntimeUnavailable, SessionError,
     tiles,
 };
+use crate::sender::RowEncoder;
 
 /// Largest frame side accepted (the decoder's full-resolution feature maps grow with the area).
 pub const MAX_DIMENSION: u32 = 4096;
@@ -208,13 +209,30 @@ pub struct EncodedFrame {
 /// Encodes frames of any size with one bundle (one ONNX session, buffers reused).
 pub struct Encoder {
     bundle: Arc<ModelBundle>,
-    session: EncoderSession,
+    network: EncoderNetwork,
     /// The network's input: planar RGB of the padded frame (see
     /// [`EncoderSession::input_table`]). Reused, so a frame of the same
     /// size as the last one allocates nothing but its output bytes.
     input: Vec<f32>,
     levels: Vec<u8>,
     frames: codec::FrameEncoder,
+}
+
+/// What runs the encoder network.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Engine {
+    /// The bundle's `encoder.onnx` through ONNX Runtime.
+    #[default]
+    OnnxRuntime,
+    /// [`crate::sender`]: limitnet-lite's encoder in pure Rust, row by row, as a
+    /// microcontroller runs it (no ONNX Runtime needed); its frames are the same.
+    Rust,
+}
+
+enum EncoderNetwork {
+    Onnx(Box<EncoderSession>),
+    /// The row encoder of the last frame size.
+    Rust(Option<Box<RowEncoder>>),
 }
 
 /// Writes a packed frame into the three planes of `input` (`pw` x `ph` each, `pw >= w`,
@@ -263,10 +281,37 @@ fn fill_planes<const BPP: usize>(
 impl Encoder {
     /// `threads`: ONNX Runtime intra-op threads (0: its default).
     pub fn new(bundle: Arc<ModelBundle>, threads: usize) -> Result<Self, Error> {
-        let session = EncoderSession::new(&bundle, threads)?;
+        Self::with_engine(bundle, threads, Engine::OnnxRuntime)
+    }
+
+    /// An encoder whose network runs on `engine`. [`Engine::Rust`] runs limitnet-lite only
+    /// (its weights are compiled in) and needs no ONNX Runtime.
+    pub fn with_engine(
+        bundle: Arc<ModelBundle>,
+        threads: usize,
+        engine: Engine,
+    ) -> Result<Self, Error> {
+        let network = match engine {
+            Engine::OnnxRuntime => {
+                EncoderNetwork::Onnx(Box::new(EncoderSession::new(&bundle, threads)?))
+            }
+            Engine::Rust => {
+                let lite =
+                    ModelBundle::embedded_named(crate::sender::BUNDLE_NAME).and_then(Result::ok);
+                if lite.is_none_or(|lite| lite.id != bundle.id) {
+                    return Err(Error::Input(format!(
+                        "the Rust encoder runs {} only (this bundle is {} ({}))",
+                        crate::sender::BUNDLE_NAME,
+                        bundle.name,
+                        bundle.id
+                    )));
+                }
+                EncoderNetwork::Rust(None)
+            }
+        };
         Ok(Self {
             bundle,
-            session,
+            network,
             input: Vec::new(),
             levels: Vec::new(),
             frames: codec::FrameEncoder::default(),
@@ -311,21 +356,47 @@ impl Encoder {
         let params = self.stream_params(image.width, image.height);
         let (pw, ph) = params.padded_size();
         let (pw, ph) = (pw as usize, ph as usize);
-        self.input.resize(3 * pw * ph, 0.0);
-        let table = self.session.input_table();
-        if bpp == 3 {
-            fill_planes::<3>(image, offsets, table, &mut self.input, pw, ph);
-        } else {
-            fill_planes::<4>(image, offsets, table, &mut self.input, pw, ph);
-        }
         let (lh, lw) = params.latent_dims();
         let quantizer = self.bundle.tables.quantizer();
-        let levels = &mut self.levels;
-        // Quantize and pool straight from the runtime's output tensors: no copies.
-        let saliency = self.session.run(&self.input, pw, ph, |latent, saliency| {
-            quantizer.quantize_latent(latent, levels);
-            SaliencyMap::pool(saliency, lh, lw)
-        })?;
+        let saliency = match &mut self.network {
+            EncoderNetwork::Onnx(session) => {
+                self.input.resize(3 * pw * ph, 0.0);
+                let table = session.input_table();
+                if bpp == 3 {
+                    fill_planes::<3>(image, offsets, table, &mut self.input, pw, ph);
+                } else {
+                    fill_planes::<4>(image, offsets, table, &mut self.input, pw, ph);
+                }
+                let levels = &mut self.levels;
+                // Quantize and pool straight from the runtime's output tensors: no copies.
+                session.run(&self.input, pw, ph, |latent, saliency| {
+                    quantizer.quantize_latent(latent, levels);
+                    SaliencyMap::pool(saliency, lh, lw)
+                })?
+            }
+            EncoderNetwork::Rust(rows) => {
+                let encoder = match rows {
+                    Some(e) if e.size() == (w, h) => e,
+                    _ => rows.insert(Box::new(RowEncoder::new(
+                        crate::sender::LITE_NETWORK,
+                        quantizer.clone(),
+                        w,
+                        h,
+                    ))),
+                };
+                let mut row = vec![0u8; 3 * w];
+                for y in 0..h {
+                    let pixels = image.data[y * image.stride..][..w * bpp].chunks_exact(bpp);
+                    for (rgb, px) in row.chunks_exact_mut(3).zip(pixels) {
+                        rgb.copy_from_slice(&[px[offsets[0]], px[offsets[1]], px[offsets[2]]]);
+                    }
+                    encoder.push_row(&row);
+                }
+                let out = encoder.finish();
+                self.levels = out.levels;
+                out.saliency
+            }
+        };
         let total = self.levels.len();
         let values = codec::values_for_percentage(total, options.percentage);
         let mut data = self.frames.encode(

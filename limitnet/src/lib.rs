@@ -23,8 +23,8 @@ pub mod sender;
 
 #[cfg(feature = "onnx")]
 pub use api::{
-    Concealment, DecodeOptions, DecodeReport, Decoder, EncodeOptions, EncodedFrame, Encoder, Error,
-    ImageRef, PixelLayout, StreamFormat, frame_budget,
+    Concealment, DecodeOptions, DecodeReport, Decoder, EncodeOptions, EncodedFrame, Encoder,
+    Engine, Error, ImageRef, PixelLayout, StreamFormat, frame_budget,
 };
 pub use codec::StreamParams;
 #[cfg(feature = "onnx")]

@@ -74,23 +74,41 @@ fn the_sender_makes_the_frames_of_the_onnx_runtime_encoder() {
                 &Default::default(),
             )
             .unwrap();
-        let frame = codec::encode_frame(tables, &params, &out.saliency, &out.levels, out.levels.len());
+        let frame = codec::encode_frame(
+            tables,
+            &params,
+            &out.saliency,
+            &out.levels,
+            out.levels.len(),
+        );
         // Float sums in another order may move a value across a rounding boundary, rarely.
-        let reference_levels = codec::decode_frame(tables, &params, &reference.data, usize::MAX).unwrap();
+        let reference_levels =
+            codec::decode_frame(tables, &params, &reference.data, usize::MAX).unwrap();
         let sender_levels = codec::decode_frame(tables, &params, &frame, usize::MAX).unwrap();
         let mut by_index = vec![0u8; out.levels.len()];
         for (&i, &l) in reference_levels.order.iter().zip(&reference_levels.levels) {
             by_index[i as usize] = l;
         }
-        let differ = by_index.iter().zip(&out.levels).filter(|(a, b)| a != b).count();
+        let differ = by_index
+            .iter()
+            .zip(&out.levels)
+            .filter(|(a, b)| a != b)
+            .count();
         eprintln!(
             "{name}: {differ} of {} levels differ, saliency map {}, {} vs {} bytes",
             out.levels.len(),
-            if out.saliency == reference.saliency { "equal" } else { "differs" },
+            if out.saliency == reference.saliency {
+                "equal"
+            } else {
+                "differs"
+            },
             frame.len(),
             reference.data.len()
         );
-        assert!(differ * 1000 <= out.levels.len(), "{name}: {differ} levels differ");
+        assert!(
+            differ * 1000 <= out.levels.len(),
+            "{name}: {differ} levels differ"
+        );
         assert_eq!(sender_levels.levels.len(), out.levels.len());
         for cut in [256, 512, 1024, usize::MAX] {
             let options = DecodeOptions {

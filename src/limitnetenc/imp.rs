@@ -11,6 +11,7 @@ use crate::elements::{
     CAPS_NAME, DEFAULT_MAX_BYTES, DEFAULT_PERCENTAGE, load_bundle, max_bytes_property,
     model_property, percentage_property, threads_property,
 };
+use crate::limitnetenc::EncoderEngine;
 use limitnet::api::{
     EncodeOptions, Encoder, ImageRef, MAX_DIMENSION, PixelLayout, StreamFormat, frame_budget,
     min_limit,
@@ -34,6 +35,7 @@ struct Settings {
     model: Option<String>,
     threads: u32,
     bitrate: u32,
+    engine: EncoderEngine,
 }
 
 impl Default for Settings {
@@ -44,6 +46,7 @@ impl Default for Settings {
             model: None,
             threads: DEFAULT_THREADS,
             bitrate: DEFAULT_BITRATE,
+            engine: EncoderEngine::default(),
         }
     }
 }
@@ -98,13 +101,20 @@ impl ObjectImpl for LimitNetEnc {
                     .build(),
                 model_property("limitnet-lite"),
                 threads_property("encoder", DEFAULT_THREADS),
+                glib::ParamSpecEnum::builder_with_default("engine", EncoderEngine::OnnxRuntime)
+                    .nick("Engine")
+                    .blurb("What runs the encoder network: onnx-runtime = the bundle's encoder.onnx; rust = limitnet-lite's encoder in pure Rust, fed row by row as a microcontroller sender runs it (the same frames, no ONNX Runtime needed; limitnet-lite only). Set in the NULL or READY state")
+                    .mutable_ready()
+                    .build(),
             ]
         });
         PROPERTIES.as_ref()
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        if matches!(pspec.name(), "model" | "threads") && self.state.lock().unwrap().is_some() {
+        if matches!(pspec.name(), "model" | "threads" | "engine")
+            && self.state.lock().unwrap().is_some()
+        {
             crate::elements::refuse_while_running(&*self.obj(), pspec.name());
             return;
         }
@@ -115,6 +125,7 @@ impl ObjectImpl for LimitNetEnc {
             "model" => s.model = value.get().expect("type checked upstream"),
             "threads" => s.threads = value.get().expect("type checked upstream"),
             "bitrate" => s.bitrate = value.get().expect("type checked upstream"),
+            "engine" => s.engine = value.get().expect("type checked upstream"),
             _ => unreachable!(),
         }
         gst::debug!(CAT, imp = self, "{} = {:?}", pspec.name(), value);
@@ -128,6 +139,7 @@ impl ObjectImpl for LimitNetEnc {
             "model" => s.model.to_value(),
             "threads" => s.threads.to_value(),
             "bitrate" => s.bitrate.to_value(),
+            "engine" => s.engine.to_value(),
             _ => unreachable!(),
         }
     }
@@ -185,13 +197,15 @@ impl VideoEncoderImpl for LimitNetEnc {
         gst::info!(
             CAT,
             imp = self,
-            "model {} ({}), {} threads",
+            "model {} ({}), {} threads, engine {:?}",
             bundle.name,
             bundle.id,
-            settings.threads
+            settings.threads,
+            settings.engine
         );
         let encoder =
-            Encoder::new(bundle, settings.threads as usize).map_err(crate::elements::init_error)?;
+            Encoder::with_engine(bundle, settings.threads as usize, settings.engine.into())
+                .map_err(crate::elements::init_error)?;
         *self.state.lock().unwrap() = Some(State {
             encoder,
             input: None,

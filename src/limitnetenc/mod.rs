@@ -5,11 +5,41 @@ use gst::prelude::*;
 
 mod imp;
 
+/// What runs `limitnetenc`'s network (its `engine` property).
+#[derive(Debug, Default, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstLimitNetEncEngine")]
+pub enum EncoderEngine {
+    /// The bundle's encoder.onnx through ONNX Runtime.
+    #[default]
+    #[enum_value(
+        name = "The bundle's encoder graph through ONNX Runtime",
+        nick = "onnx-runtime"
+    )]
+    OnnxRuntime = 0,
+    /// limitnet-lite's encoder in pure Rust, row by row, as a microcontroller sender runs it.
+    #[enum_value(
+        name = "limitnet-lite's encoder in pure Rust, row by row, as a microcontroller sender runs it (same frames; no ONNX Runtime needed)",
+        nick = "rust"
+    )]
+    Rust = 1,
+}
+
+impl From<EncoderEngine> for limitnet::Engine {
+    fn from(e: EncoderEngine) -> Self {
+        match e {
+            EncoderEngine::OnnxRuntime => Self::OnnxRuntime,
+            EncoderEngine::Rust => Self::Rust,
+        }
+    }
+}
+
 glib::wrapper! {
     pub struct LimitNetEnc(ObjectSubclass<imp::LimitNetEnc>) @extends gst_video::VideoEncoder, gst::Element, gst::Object;
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    EncoderEngine::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     gst::Element::register(
         Some(plugin),
         "limitnetenc",

@@ -1,0 +1,77 @@
+//! Peak heap of the sender for one 224x224 frame, everything a device runs after the camera:
+//! the row encoder (its buffers made at construction), the priority order and the entropy
+//! coding into the frame's bytes. (Its own test binary with one test: it counts the process's
+//! allocations.) docs/sender.md lists the figures; this fails above them.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use limitnet::codec::{FrameEncoder, StreamParams};
+use limitnet::sender::{LITE_NETWORK, RowEncoder};
+
+struct Counting;
+
+static CURRENT: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let now = CURRENT.fetch_add(layout.size(), Ordering::SeqCst) + layout.size();
+        PEAK.fetch_max(now, Ordering::SeqCst);
+        // SAFETY: forwarded to the system allocator with the caller's layout.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        CURRENT.fetch_sub(layout.size(), Ordering::SeqCst);
+        // SAFETY: ptr was allocated by System.alloc with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Peak heap bytes, from a 224x224 frame's first row to its bytes, documented in
+/// docs/sender.md.
+const PEAK_LIMIT: usize = 96 * 1024;
+
+#[test]
+fn one_frame_fits_the_documented_heap() {
+    // The codec tables are parsed from codec.json (a device would keep them in flash).
+    let json = include_bytes!("../../models/limitnet-lite/codec.json");
+    let tables = limitnet::codec::CodecTables::from_json(json).unwrap();
+    let (w, h) = (224, 224);
+    let row: Vec<u8> = (0..3 * w).map(|i| (i * 37 % 251) as u8).collect();
+    let params = StreamParams {
+        width: w as u32,
+        height: h as u32,
+        model_id: "device".into(),
+    };
+    let before = CURRENT.load(Ordering::SeqCst);
+    PEAK.store(before, Ordering::SeqCst);
+    let mut sender = RowEncoder::new(LITE_NETWORK, tables.quantizer().clone(), w, h);
+    let mut frames = FrameEncoder::default();
+    let mut bytes = 0;
+    for _ in 0..2 {
+        for y in 0..h {
+            let shifted: Vec<u8> = row.iter().map(|&b| b.wrapping_add(y as u8)).collect();
+            sender.push_row(&shifted);
+        }
+        let out = sender.finish();
+        let frame = frames.encode(
+            &tables,
+            &params,
+            &out.saliency,
+            &out.levels,
+            out.levels.len(),
+        );
+        bytes = frame.len();
+    }
+    let peak = PEAK.load(Ordering::SeqCst) - before;
+    eprintln!(
+        "peak heap {peak} bytes for a {w}x{h} frame of {bytes} bytes (row encoder buffers {})",
+        sender.buffer_bytes()
+    );
+    assert!(peak <= PEAK_LIMIT, "peak heap {peak} > {PEAK_LIMIT}");
+}
