@@ -23,6 +23,12 @@ pub enum EncoderEngine {
         nick = "rust"
     )]
     Rust = 1,
+    /// The same with int8 weights (7 KB instead of 27 KB of flash).
+    #[enum_value(
+        name = "limitnet-lite's encoder in pure Rust with int8 weights (7 KB): frames that decode within 0.3 dB of the others",
+        nick = "rust-int8"
+    )]
+    RustInt8 = 2,
 }
 
 impl From<EncoderEngine> for limitnet::Engine {
@@ -30,6 +36,7 @@ impl From<EncoderEngine> for limitnet::Engine {
         match e {
             EncoderEngine::OnnxRuntime => Self::OnnxRuntime,
             EncoderEngine::Rust => Self::Rust,
+            EncoderEngine::RustInt8 => Self::RustInt8,
         }
     }
 }

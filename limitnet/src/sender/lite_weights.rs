@@ -1,8 +1,8 @@
 //! limitnet-lite's encoder and saliency weights, generated from
 //! models/limitnet-lite/encoder.onnx by `LIMITNET_WRITE_SENDER_WEIGHTS=1 cargo test -p limitnet
-//! sender` (the test fails when they no longer match the bundle). Do not edit.
+//! sender` (the test fails when lite_weights.rs no longer matches the bundle). Do not edit.
 
-use super::{Conv, LiteNetwork};
+use super::{Conv, LiteNetwork, Weights};
 
 static CONV1_WEIGHT: [f32; 768] = [
     -0.15246771, -0.06271675, -0.07371412, -0.07463331, -0.15969203, 0.02598533, -0.12047205, -0.02704885,
@@ -885,35 +885,35 @@ pub static LITE: LiteNetwork = LiteNetwork {
         out_channels: 16,
         in_channels: 3,
         kernel: 4,
-        weight: &CONV1_WEIGHT,
+        weight: Weights::F32(&CONV1_WEIGHT),
         bias: &CONV1_BIAS,
     },
     conv2: Conv {
         out_channels: 16,
         in_channels: 16,
         kernel: 3,
-        weight: &CONV2_WEIGHT,
+        weight: Weights::F32(&CONV2_WEIGHT),
         bias: &CONV2_BIAS,
     },
     conv3: Conv {
         out_channels: 12,
         in_channels: 16,
         kernel: 3,
-        weight: &CONV3_WEIGHT,
+        weight: Weights::F32(&CONV3_WEIGHT),
         bias: &CONV3_BIAS,
     },
     saliency1: Conv {
         out_channels: 16,
         in_channels: 12,
         kernel: 3,
-        weight: &SALIENCY1_WEIGHT,
+        weight: Weights::F32(&SALIENCY1_WEIGHT),
         bias: &SALIENCY1_BIAS,
     },
     saliency2: Conv {
         out_channels: 1,
         in_channels: 16,
         kernel: 3,
-        weight: &SALIENCY2_WEIGHT,
+        weight: Weights::F32(&SALIENCY2_WEIGHT),
         bias: &SALIENCY2_BIAS,
     },
 };

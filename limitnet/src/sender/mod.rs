@@ -21,20 +21,71 @@ use crate::codec::tables::DOWNSAMPLE;
 
 #[rustfmt::skip]
 pub mod lite_weights;
+#[rustfmt::skip]
+pub mod lite_weights_int8;
 
 /// The compiled-in bundle whose encoder this is.
 pub const BUNDLE_NAME: &str = "limitnet-lite";
 
 /// limitnet-lite's network, compiled in (from [`lite_weights`]).
 pub use lite_weights::LITE as LITE_NETWORK;
+/// limitnet-lite's network with int8 weights (a quarter of the flash; see docs/sender.md).
+pub use lite_weights_int8::LITE as LITE_NETWORK_INT8;
 
-/// One convolution's weights: `weight` is `out x in x kernel x kernel`, row-major.
+/// A convolution's weights, `out x in x kernel x kernel`, row-major.
+#[derive(Debug, Clone, Copy)]
+pub enum Weights {
+    F32(&'static [f32]),
+    /// Symmetric int8 with one scale per output channel: weight = value * scale.
+    Int8 {
+        values: &'static [i8],
+        scales: &'static [f32],
+    },
+}
+
+impl Weights {
+    pub fn len(&self) -> usize {
+        match self {
+            Self::F32(w) => w.len(),
+            Self::Int8 { values, .. } => values.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes the weights take (with the int8 scales).
+    pub fn bytes(&self) -> usize {
+        match self {
+            Self::F32(w) => 4 * w.len(),
+            Self::Int8 { values, scales } => values.len() + 4 * scales.len(),
+        }
+    }
+
+    /// The `N` weights from `start` (all of output channel `o`), as f32.
+    #[inline]
+    fn get<const N: usize>(&self, o: usize, start: usize, n: usize) -> [f32; N] {
+        let mut out = [0.0; N];
+        match self {
+            Self::F32(w) => out[..n].copy_from_slice(&w[start..][..n]),
+            Self::Int8 { values, scales } => {
+                for (v, &q) in out.iter_mut().zip(&values[start..][..n]) {
+                    *v = f32::from(q) * scales[o];
+                }
+            }
+        }
+        out
+    }
+}
+
+/// One convolution.
 #[derive(Debug, Clone, Copy)]
 pub struct Conv {
     pub out_channels: usize,
     pub in_channels: usize,
     pub kernel: usize,
-    pub weight: &'static [f32],
+    pub weight: Weights,
     pub bias: &'static [f32],
 }
 
@@ -57,8 +108,7 @@ pub struct LiteNetwork {
 }
 
 impl LiteNetwork {
-    /// Number of weights (and biases).
-    pub fn parameters(&self) -> usize {
+    fn convs(&self) -> [Conv; 5] {
         [
             self.conv1,
             self.conv2,
@@ -66,9 +116,22 @@ impl LiteNetwork {
             self.saliency1,
             self.saliency2,
         ]
-        .iter()
-        .map(|c| c.weight.len() + c.bias.len())
-        .sum()
+    }
+
+    /// Number of weights (and biases).
+    pub fn parameters(&self) -> usize {
+        self.convs()
+            .iter()
+            .map(|c| c.weight.len() + c.bias.len())
+            .sum()
+    }
+
+    /// Bytes of weights and biases (what sits in flash).
+    pub fn weight_bytes(&self) -> usize {
+        self.convs()
+            .iter()
+            .map(|c| c.weight.bytes() + 4 * c.bias.len())
+            .sum()
     }
 }
 
@@ -99,9 +162,11 @@ fn conv_row(
         for (ky, row) in rows.iter().enumerate() {
             let Some(row) = row else { continue };
             for c in 0..conv.in_channels {
-                let weights = &conv.weight[((o * conv.in_channels + c) * k + ky) * k..][..k];
+                let weights: [f32; 8] =
+                    conv.weight
+                        .get(o, ((o * conv.in_channels + c) * k + ky) * k, k);
                 let input = &row[c * in_width..][..in_width];
-                for (kx, &w) in weights.iter().enumerate() {
+                for (kx, &w) in weights[..k].iter().enumerate() {
                     // Output x reads input x * stride + offset; keep the x that land inside.
                     let offset = (kx * g.dilation) as isize - g.padding as isize;
                     let first = usize::try_from(-offset)
@@ -299,7 +364,7 @@ impl RowEncoder {
         }
         for (o, sums) in self.conv1_sums.chunks_exact_mut(w4).enumerate() {
             for c in 0..3 {
-                let weights = &conv.weight[((o * 3 + c) * 4 + ky) * 4..][..4];
+                let weights: [f32; 4] = conv.weight.get(o, ((o * 3 + c) * 4 + ky) * 4, 4);
                 let input = &self.input[c * pw..][..pw];
                 for (x, sum) in sums.iter_mut().enumerate() {
                     let pixels = &input[4 * x..][..4];
@@ -443,27 +508,34 @@ impl RowEncoder {
     }
 }
 
-/// The Rust source of [`lite_weights`] from a bundle's `encoder.onnx` (its float initializers,
-/// by name): how that file is made, and how a test checks it still matches the bundle.
+/// The Rust source of [`lite_weights`] (`int8`: of [`lite_weights_int8`]) from a bundle's
+/// `encoder.onnx` (its float initializers, by name): how those files are made, and how a test
+/// checks they still match the bundle. int8 weights are symmetric per output channel:
+/// scale = max |weight| / 127, value = round(weight / scale).
 #[cfg(feature = "onnx")]
-pub fn lite_weights_source(encoder_onnx: &[u8]) -> Option<String> {
+pub fn lite_weights_source(encoder_onnx: &[u8], int8: bool) -> Option<String> {
     use core::fmt::Write;
     let initializers = crate::model::normalize::float_initializers(encoder_onnx)?;
     let get = |name: &str| initializers.iter().find(|i| i.name == name);
-    let mut out = String::from(
-        "//! limitnet-lite's encoder and saliency weights, generated from\n\
+    let (what, file) = if int8 {
+        ("weights as int8 (biases f32)", "lite_weights_int8.rs")
+    } else {
+        ("weights", "lite_weights.rs")
+    };
+    let mut out = format!(
+        "//! limitnet-lite's encoder and saliency {what}, generated from\n\
          //! models/limitnet-lite/encoder.onnx by `LIMITNET_WRITE_SENDER_WEIGHTS=1 cargo test -p limitnet\n\
-         //! sender` (the test fails when they no longer match the bundle). Do not edit.\n\n\
-         use super::{Conv, LiteNetwork};\n\n",
+         //! sender` (the test fails when {file} no longer matches the bundle). Do not edit.\n\n\
+         use super::{{Conv, LiteNetwork, Weights}};\n\n"
     );
-    let array = |out: &mut String, name: &str, values: &[f32]| {
-        let _ = writeln!(out, "static {name}: [f32; {}] = [", values.len());
+    fn array<T: core::fmt::Debug>(out: &mut String, name: &str, ty: &str, values: &[T]) {
+        let _ = writeln!(out, "static {name}: [{ty}; {}] = [", values.len());
         for chunk in values.chunks(8) {
             let line: Vec<String> = chunk.iter().map(|v| format!("{v:?}")).collect();
             let _ = writeln!(out, "    {},", line.join(", "));
         }
         out.push_str("];\n\n");
-    };
+    }
     let mut convs = String::new();
     for (field, prefix) in [
         ("conv1", "encoder.conv1"),
@@ -481,11 +553,33 @@ pub fn lite_weights_source(encoder_onnx: &[u8]) -> Option<String> {
             return None;
         }
         let upper = field.to_uppercase();
-        array(&mut out, &format!("{upper}_WEIGHT"), &weight.values);
-        array(&mut out, &format!("{upper}_BIAS"), &bias.values);
+        let weights = if int8 {
+            let per_out = weight.values.len() / o as usize;
+            let mut values = Vec::with_capacity(weight.values.len());
+            let mut scales = Vec::with_capacity(o as usize);
+            for channel in weight.values.chunks_exact(per_out) {
+                let max = channel.iter().fold(0f32, |m, w| m.max(w.abs()));
+                let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
+                scales.push(scale);
+                values.extend(
+                    channel
+                        .iter()
+                        .map(|w| libm::roundf(w / scale).clamp(-127.0, 127.0) as i8),
+                );
+            }
+            array(&mut out, &format!("{upper}_WEIGHT"), "i8", &values);
+            array(&mut out, &format!("{upper}_SCALE"), "f32", &scales);
+            format!(
+                "Weights::Int8 {{\n            values: &{upper}_WEIGHT,\n            scales: &{upper}_SCALE,\n        }}"
+            )
+        } else {
+            array(&mut out, &format!("{upper}_WEIGHT"), "f32", &weight.values);
+            format!("Weights::F32(&{upper}_WEIGHT)")
+        };
+        array(&mut out, &format!("{upper}_BIAS"), "f32", &bias.values);
         let _ = writeln!(
             convs,
-            "    {field}: Conv {{\n        out_channels: {o},\n        in_channels: {i},\n        kernel: {k},\n        weight: &{upper}_WEIGHT,\n        bias: &{upper}_BIAS,\n    }},"
+            "    {field}: Conv {{\n        out_channels: {o},\n        in_channels: {i},\n        kernel: {k},\n        weight: {weights},\n        bias: &{upper}_BIAS,\n    }},"
         );
     }
     let mean = &get("encoder.mean")?.values;
@@ -507,16 +601,19 @@ mod tests {
     #[test]
     fn lite_weights_match_the_bundle() {
         let bundle = ModelBundle::load(Some("limitnet-lite".as_ref())).unwrap();
-        let source = lite_weights_source(&bundle.encoder_onnx).expect("a limitnet-lite graph");
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/sender/lite_weights.rs");
-        if std::env::var_os("LIMITNET_WRITE_SENDER_WEIGHTS").is_some() {
-            std::fs::write(path, &source).unwrap();
+        for (int8, file) in [(false, "lite_weights.rs"), (true, "lite_weights_int8.rs")] {
+            let source =
+                lite_weights_source(&bundle.encoder_onnx, int8).expect("a limitnet-lite graph");
+            let path = format!("{}/src/sender/{file}", env!("CARGO_MANIFEST_DIR"));
+            if std::env::var_os("LIMITNET_WRITE_SENDER_WEIGHTS").is_some() {
+                std::fs::write(&path, &source).unwrap();
+            }
+            let committed = std::fs::read_to_string(&path).unwrap_or_default();
+            assert!(
+                committed == source,
+                "src/sender/{file} does not match models/limitnet-lite: regenerate it with \
+                 LIMITNET_WRITE_SENDER_WEIGHTS=1 cargo test -p limitnet sender"
+            );
         }
-        let committed = std::fs::read_to_string(path).unwrap_or_default();
-        assert!(
-            committed == source,
-            "src/sender/lite_weights.rs does not match models/limitnet-lite: regenerate it with \
-             LIMITNET_WRITE_SENDER_WEIGHTS=1 cargo test -p limitnet sender"
-        );
     }
 }
