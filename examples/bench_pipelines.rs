@@ -1,4 +1,5 @@
-//! The speed benchmark: limitnetenc/limitnetdec beside jpegenc/jpegdec, webpenc/webpdec and
+//! The speed benchmark: limitnetenc/limitnetdec (and, for limitnet-lite, the pure-Rust sender:
+//! `engine=rust`, `engine=rust-int8`) beside jpegenc/jpegdec, webpenc/webpdec and
 //! openjpegenc/openjpegdec, in the same GStreamer pipeline shape, on frames of real video, in
 //! one run on one machine. `scripts/bench.sh` builds and runs it; see README "Speed".
 //!
@@ -779,6 +780,21 @@ fn orchestrate(raw: &[String]) -> Res<()> {
     for bundle in &args.bundles {
         for &t in &args.threads {
             codecs.push(limitnet(bundle, t));
+        }
+        // The pure-Rust sender (limitnetenc engine=..., one thread): limitnet-lite only.
+        if bundle.name == "limitnet-lite" {
+            for engine in ["rust", "rust-int8"] {
+                let mut codec = limitnet(bundle, 1);
+                codec.label = format!("limitnet ({}, engine={engine})", bundle.name);
+                codec.threads = "-".into();
+                codec.encoder = codec.encoder.replacen(
+                    "limitnetenc threads=1",
+                    &format!("limitnetenc engine={engine}"),
+                    1,
+                );
+                codec.stream_key = format!("limitnet-{}-{engine}", bundle.name);
+                codecs.push(codec);
+            }
         }
     }
     let mut skipped = Vec::new();
