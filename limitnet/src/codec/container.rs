@@ -299,16 +299,9 @@ impl Scanner {
                 resync(data)
             };
         }
-        let header = &data[..RECORD_HEADER];
-        let crc = u32::from_le_bytes(header[24..28].try_into().unwrap());
-        if &header[..4] != RECORD_SYNC || crc32(&[&header[..24]]) != crc {
+        let Some(RecordHeader { len, pts, duration }) = record_header(data) else {
             return resync(data);
-        }
-        let len = u32::from_le_bytes(header[4..8].try_into().unwrap()) as usize;
-        if len > MAX_RECORD {
-            return resync(data);
-        }
-        let (pts, duration) = times(&header[8..24]);
+        };
         let total = RECORD_HEADER + len + RECORD_TRAILER;
         if data.len() < total {
             if !at_end {
@@ -394,24 +387,36 @@ fn record_step_v1(data: &[u8], at_end: bool) -> Step {
     }
 }
 
-/// The end of the last complete record in the tail of a version 2 file, as (pts + duration or
-/// pts, where it ends in the tail): how long the file plays, read from its end without
-/// reading it all. `None` if the tail holds no whole, valid record.
+/// A sound version 2 record header at the start of `data` (at least [`RECORD_HEADER`] bytes):
+/// its sync word and checksum hold and its length is plausible.
+struct RecordHeader {
+    len: usize,
+    pts: Option<u64>,
+    duration: Option<u64>,
+}
+
+fn record_header(data: &[u8]) -> Option<RecordHeader> {
+    let header = &data[..RECORD_HEADER];
+    let crc = u32::from_le_bytes(header[24..28].try_into().unwrap());
+    if &header[..4] != RECORD_SYNC || crc32(&[&header[..24]]) != crc {
+        return None;
+    }
+    let len = u32::from_le_bytes(header[4..8].try_into().unwrap()) as usize;
+    let (pts, duration) = times(&header[8..24]);
+    (len <= MAX_RECORD).then_some(RecordHeader { len, pts, duration })
+}
+
+/// When the last whole, sound record in the tail of a version 2 file ends (its pts plus its
+/// duration): how long the file plays, read from its end without reading it all. `None` if
+/// the tail holds no such record with a timestamp.
 pub fn last_record_end_time(tail: &[u8]) -> Option<u64> {
     let mut p = tail.len().checked_sub(RECORD_HEADER + RECORD_TRAILER)?;
     loop {
-        if &tail[p..p + 4] == RECORD_SYNC {
-            let header = &tail[p..p + RECORD_HEADER];
-            let crc = u32::from_le_bytes(header[24..28].try_into().unwrap());
-            let len = u32::from_le_bytes(header[4..8].try_into().unwrap()) as usize;
-            if crc32(&[&header[..24]]) == crc
-                && p + RECORD_HEADER + len + RECORD_TRAILER <= tail.len()
-            {
-                let (pts, duration) = times(&header[8..24]);
-                if let Some(pts) = pts {
-                    return Some(pts + duration.unwrap_or(0));
-                }
-            }
+        if let Some(h) = record_header(&tail[p..])
+            && p + RECORD_HEADER + h.len + RECORD_TRAILER <= tail.len()
+            && let Some(pts) = h.pts
+        {
+            return Some(pts + h.duration.unwrap_or(0));
         }
         p = p.checked_sub(1)?;
     }

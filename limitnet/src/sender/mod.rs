@@ -218,6 +218,11 @@ impl<const N: usize> Rows<N> {
         }
     }
 
+    /// Forgets every row (a new frame starts).
+    fn clear(&mut self) {
+        self.held = [None; N];
+    }
+
     fn slot_mut(&mut self, row: usize) -> &mut [f32] {
         self.held[row % N] = Some(row);
         &mut self.data[(row % N) * self.size..][..self.size]
@@ -499,11 +504,10 @@ impl RowEncoder {
             saliency: SaliencyMap::pool(&self.saliency, lh, self.latent_width()),
         };
         self.rows_in = 0;
-        for rows in [&mut self.conv1_rows.held, &mut self.conv2_rows.held] {
-            *rows = [None; 3];
-        }
-        self.latent_rows.held = [None; 3];
-        self.saliency1_rows.held = [None; 5];
+        self.conv1_rows.clear();
+        self.conv2_rows.clear();
+        self.latent_rows.clear();
+        self.saliency1_rows.clear();
         output
     }
 }
