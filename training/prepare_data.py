@@ -7,7 +7,8 @@ Run from the repository root:
 
 Sources (see training/DATA.md): gcompris-qt-data (photos packed in Qt .rcc
 resource files), desktop wallpaper packages, opencv-doc sample photos,
-scikit-image and scikit-learn bundled sample photos.
+scikit-image and scikit-learn bundled sample photos, and the photo-only folders of
+cimg-doc, tuxtype-data and tuxpaint-data.
 
 Steps: `apt-get download` the Debian packages into OUT/.pkgs and unpack them
 with `dpkg-deb -x` (no root needed), select the real photographs, drop images
@@ -50,6 +51,9 @@ DEBS = [
     "plasma-workspace-wallpapers",
     "palapeli-data",
     "opencv-doc",
+    "cimg-doc",
+    "tuxtype-data",
+    "tuxpaint-data",
 ]
 
 # ---------------------------------------------------------------- selection
@@ -102,6 +106,14 @@ OPENCV_PHOTOS = ["aero1.jpg", "aero3.jpg", "aloeL.jpg", "apple.jpg",
                  "squirrel_cls.jpg", "stuff.jpg"]
 OPENCV_DATA = "usr/share/doc/opencv-doc/examples/data"
 
+# Photo-only folders (every file a real photograph, checked on contact sheets; the
+# verified list is ../shared/data-sources.md "More real photographs").
+PHOTO_GLOBS = {
+    "cimg": ("cimg-doc", "usr/share/doc/cimg-dev/html/img/postcard*.jpg"),
+    "tuxtype": ("tuxtype-data", "usr/share/tuxtype/images/kcas*.jpg"),
+    "tuxtype-theme": ("tuxtype-data", "usr/share/tuxtype/themes/*/images/photo.png"),
+    "tuxpaint": ("tuxpaint-data", "usr/share/tuxpaint/templates/*.jpg"),
+}
 SKIMAGE_PHOTOS = ["astronaut", "coffee", "chelsea", "rocket", "camera"]
 
 
@@ -183,7 +195,7 @@ def group_key(fname, info):
     several folders/packages (or as crops such as X_background / X_3) shares
     one key and lands in one split."""
     stem = os.path.basename(info["origin"].split(":")[-1]).rsplit(".", 1)[0].lower()
-    if info["source"] in ("skimage", "sklearn"):
+    if info["source"] in ("skimage", "sklearn", "cimg", "tuxtype", "tuxpaint"):
         stem = fname.split("__", 1)[1].rsplit(".", 1)[0].lower()
     if info["source"] == "plasma":
         stem = os.path.basename(os.path.dirname(os.path.dirname(os.path.dirname(
@@ -241,6 +253,13 @@ def candidates(roots):
         if os.path.exists(f):
             yield ("opencv", "opencv", safe(os.path.splitext(n)[0]), f,
                    (lambda f=f: Image.open(f)))
+    # --- photo-only folders of other packages
+    for src, (pkg, pattern) in PHOTO_GLOBS.items():
+        for f in sorted(glob.glob(os.path.join(roots[pkg], pattern))):
+            rel = os.path.relpath(f, os.path.join(roots[pkg], pattern.split("*")[0].rsplit("/", 1)[0]))
+            name = safe(os.path.splitext(rel)[0].replace("/", "-"))
+            family = src.split("-")[0]
+            yield (family, family, name, f, (lambda f=f: Image.open(f)))
     # --- scikit-image / scikit-learn bundled samples
     for n in SKIMAGE_PHOTOS:
         def load(n=n):

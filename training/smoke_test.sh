@@ -23,4 +23,15 @@ for bundle in bundle lite-bundle; do
   cargo run --quiet --release -p limitnet --example eval_frames -- "$tmp/in" "$tmp/out-$bundle" "$tmp/$bundle" 256,100000
   test -f "$tmp/out-$bundle/256/coffee-224.png" && test -f "$tmp/out-$bundle/100000/coffee-224.png"
 done
+# The training code's priority order and context rule against the codec's, on real latents.
+(cd training && ../$py -m limitnet_train.rules_fixture --bundle ../models/limitnet-lite --out "$tmp/rules.json")
+LIMITNET_RULES_FIXTURE="$tmp/rules.json" cargo test --quiet --release -p limitnet --test training_rules
+# Phase 4 (the decoder on packet losses) for two steps, and its decoder-only export.
+cp -r models/limitnet-lite "$tmp/lite-copy"
+(cd training && ../$py -m limitnet_train.resilience --bundle "$tmp/lite-copy" --data ../data --out "$tmp/resilient" \
+  --max-steps 2 --batch 4 --eval-every 1000 \
+  && ../$py -m limitnet_train.resilience --bundle "$tmp/lite-copy" --export "$tmp/resilient/final.pt")
+cmp models/limitnet-lite/encoder.onnx "$tmp/lite-copy/encoder.onnx"
+cargo run --quiet --release -p limitnet --example eval_frames -- "$tmp/in" "$tmp/out-resilient" "$tmp/lite-copy" 256
+test -f "$tmp/out-resilient/256/coffee-224.png"
 echo "training smoke test passed"

@@ -33,6 +33,28 @@ fn context_of(
     tables.context(left, up)
 }
 
+/// The entropy-coding context of every value of a latent (`levels` by index
+/// `c * h * w + y * w + x`), as [`encode_frame`] and [`decode_frame`] use them: the rule that
+/// docs/bitstream.md "Values" specifies and the training pipeline's `value_contexts` builds its
+/// code tables with (limitnet/tests/training_rules.rs checks that the two agree).
+pub fn value_contexts(
+    tables: &CodecTables,
+    saliency: &SaliencyMap,
+    levels: &[u8],
+    h: usize,
+    w: usize,
+) -> Vec<u8> {
+    let before = neighbours_sent_before(saliency, h, w);
+    let plane = h * w;
+    levels
+        .chunks_exact(plane)
+        .flat_map(|plane_levels| {
+            let before = &before;
+            (0..plane).map(move |p| context_of(tables, before, plane_levels, p, w) as u8)
+        })
+        .collect()
+}
+
 /// Stream-level parameters (they travel in the caps, not in frames).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamParams {

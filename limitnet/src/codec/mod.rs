@@ -23,7 +23,7 @@ pub mod tables;
 
 pub use frame::{
     DecodedFrame, FrameEncoder, FrameStatus, StreamParams, decode_frame, encode_frame,
-    header_bytes, values_for_percentage,
+    header_bytes, value_contexts, values_for_percentage,
 };
 pub use order::{priority, priority_order};
 pub use saliency::SaliencyMap;
