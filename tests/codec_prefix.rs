@@ -4,9 +4,7 @@
 mod common;
 
 use limitnet::codec::{self, FrameStatus, SaliencyMap, StreamParams};
-use limitnet::{
-    DecodeOptions, Decoder, EncodeOptions, Encoder, ImageRef, ModelBundle, PixelLayout,
-};
+use limitnet::{Cut, Decoder, EncodeOptions, Encoder, ImageRef, ModelBundle, PixelLayout};
 use proptest::prelude::*;
 
 fn encode(name: &str, w: u32, h: u32) -> (Encoder, StreamParams, Vec<u8>) {
@@ -118,15 +116,7 @@ fn percentage_and_max_bytes_are_prefixes_of_the_full_frame() {
     assert_eq!(p.levels[..], f.levels[..p.levels.len()]);
     // The decoder's own percentage limit gives the same values from the full frame.
     let dec = Decoder::new(enc.bundle().clone(), 1).unwrap();
-    let (limited, _, _) = dec.decode_values(
-        &params,
-        &full,
-        &DecodeOptions {
-            percentage: 20.0,
-            max_bytes: 0,
-            ..Default::default()
-        },
-    );
+    let (limited, _, _) = dec.decode_values(&params, &full, &Cut::percentage(20.0).into());
     assert_eq!(limited.unwrap().levels, p.levels);
 }
 

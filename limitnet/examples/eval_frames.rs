@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use limitnet::{
-    DecodeOptions, Decoder, EncodeOptions, Encoder, ImageRef, ModelBundle, PixelLayout,
+    Cut, DecodeOptions, Decoder, EncodeOptions, Encoder, ImageRef, ModelBundle, PixelLayout,
 };
 
 fn read_rgb_png(path: &Path) -> Result<(Vec<u8>, u32, u32), Box<dyn std::error::Error>> {
@@ -68,11 +68,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         writeln!(csv, "{name},{}", frame.data.len())?;
         for &budget in &budgets {
-            let opts = DecodeOptions {
-                percentage: 100.0,
-                max_bytes: budget,
-                ..Default::default()
-            };
+            let opts = DecodeOptions::from(Cut::max_bytes(budget));
             let (image, _) = decoder.decode(&params, &frame.data, &opts)?;
             let dir = Path::new(output).join(budget.to_string());
             std::fs::create_dir_all(&dir)?;

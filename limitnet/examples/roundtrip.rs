@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use limitnet::{
-    DecodeOptions, Decoder, EncodeOptions, Encoder, ImageRef, ModelBundle, PixelLayout,
+    Cut, DecodeOptions, Decoder, EncodeOptions, Encoder, ImageRef, ModelBundle, PixelLayout,
 };
 
 fn read_png(path: &Path) -> Result<(Vec<u8>, u32, u32), Box<dyn std::error::Error>> {
@@ -83,31 +83,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let mut cases: Vec<(String, DecodeOptions)> = [5.0, 10.0, 20.0, 50.0, 100.0]
         .iter()
-        .map(|&p| {
-            (
-                format!("{p}%"),
-                DecodeOptions {
-                    percentage: p,
-                    max_bytes: 0,
-                    ..Default::default()
-                },
-            )
-        })
+        .map(|&p| (format!("{p}%"), Cut::percentage(p).into()))
         .collect();
-    cases.extend([256, 512, 1024].iter().map(|&b| {
-        (
-            format!("{b} B"),
-            DecodeOptions {
-                percentage: 100.0,
-                max_bytes: b,
-                ..Default::default()
-            },
-        )
-    }));
+    cases.extend(
+        [256, 512, 1024]
+            .iter()
+            .map(|&b| (format!("{b} B"), Cut::max_bytes(b).into())),
+    );
     for (label, opts) in cases {
         let (image, report) = decoder.decode(&params, &frame.data, &opts)?;
         // Bytes a sender needs for this many values: the shortest prefix that holds them.
-        let bytes = if opts.max_bytes > 0 {
+        let bytes = if opts.cut.max_bytes > 0 {
             report.bytes
         } else {
             prefix_len(&decoder, &params, &frame.data, report.values)

@@ -1,7 +1,7 @@
 //! The codec as a library, without GStreamer: RGB frame -> progressive bytes -> RGB frame.
 //!
 //! ```no_run
-//! use limitnet::{Decoder, DecodeOptions, Encoder, EncodeOptions, ImageRef, ModelBundle, PixelLayout};
+//! use limitnet::{Cut, Decoder, DecodeOptions, Encoder, EncodeOptions, ImageRef, ModelBundle, PixelLayout};
 //!
 //! let bundle = ModelBundle::embedded()?;
 //! let mut encoder = Encoder::new(bundle.clone(), 1)?;
@@ -12,7 +12,7 @@
 //! // Any prefix decodes: here the first 512 bytes, or 20 % of the values.
 //! let params = encoder.stream_params(w, h);
 //! let (image, report) = decoder.decode(&params, &frame.data[..512.min(frame.data.len())], &DecodeOptions::default())?;
-//! let (image20, _) = decoder.decode(&params, &frame.data, &DecodeOptions { percentage: 20.0, ..Default::default() })?;
+//! let (image20, _) = decoder.decode(&params, &frame.data, &Cut::percentage(20.0).into())?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -179,22 +179,65 @@ pub fn min_limit(a: usize, b: usize) -> usize {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct EncodeOptions {
-    /// Send only the first `percentage` % of latent values (priority order), 0..=100.
+/// How much of a frame to send or to decode: the first `percentage` % of its values in
+/// priority order, and at most `max_bytes` bytes. The one cut both sides understand; a cut
+/// at the sender and the same cut at the receiver give the same image.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cut {
+    /// Only the first `percentage` % of latent values (priority order), 0..=100.
     pub percentage: f64,
-    /// Cut the frame after this many bytes (0: no cut).
+    /// At most this many bytes (0: no limit). Of a frame, its first `max_bytes` bytes; of a
+    /// packet set, the packets that end within its first `max_bytes` bytes (the length fields
+    /// not counted).
     pub max_bytes: usize,
 }
 
-impl Default for EncodeOptions {
-    fn default() -> Self {
-        Self {
-            percentage: 100.0,
-            max_bytes: 0,
+impl Cut {
+    /// Everything: 100 % of the values, no byte limit.
+    pub const WHOLE: Cut = Cut {
+        percentage: 100.0,
+        max_bytes: 0,
+    };
+
+    /// The first `percentage` % of the values.
+    pub fn percentage(percentage: f64) -> Self {
+        Cut {
+            percentage,
+            ..Self::WHOLE
+        }
+    }
+
+    /// The first `max_bytes` bytes.
+    pub fn max_bytes(max_bytes: usize) -> Self {
+        Cut {
+            max_bytes,
+            ..Self::WHOLE
+        }
+    }
+
+    /// Values kept of a latent of `total` values.
+    pub fn values(&self, total: usize) -> usize {
+        codec::values_for_percentage(total, self.percentage)
+    }
+
+    /// The byte limit (`usize::MAX` when there is none).
+    pub fn byte_limit(&self) -> usize {
+        if self.max_bytes > 0 {
+            self.max_bytes
+        } else {
+            usize::MAX
         }
     }
 }
+
+impl Default for Cut {
+    fn default() -> Self {
+        Self::WHOLE
+    }
+}
+
+/// What [`Encoder::encode`] sends of a frame.
+pub type EncodeOptions = Cut;
 
 #[derive(Debug, Clone)]
 pub struct EncodedFrame {
@@ -400,7 +443,7 @@ impl Encoder {
             }
         };
         let total = self.levels.len();
-        let values = codec::values_for_percentage(total, options.percentage);
+        let values = options.values(total);
         let mut data = self.frames.encode(
             &self.bundle.tables,
             &params,
@@ -408,9 +451,7 @@ impl Encoder {
             &self.levels,
             values,
         );
-        if options.max_bytes > 0 {
-            data.truncate(options.max_bytes);
-        }
+        data.truncate(options.byte_limit());
         Ok(EncodedFrame {
             data,
             values,
@@ -456,26 +497,23 @@ impl StreamFormat {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+/// What [`Decoder::decode`] uses of the data it is given, and how.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct DecodeOptions {
-    /// Decode only the first `percentage` % of latent values, 0..=100.
-    pub percentage: f64,
-    /// Use only the first `max_bytes` bytes of the frame (0: all); of a packet set, only the
-    /// packets that end within its first `max_bytes` bytes (the length fields not counted).
-    pub max_bytes: usize,
+    /// How much of it to decode.
+    pub cut: Cut,
     /// What the data is: a frame (prefix) or a packet set.
     pub format: StreamFormat,
     /// What a packet set's lost values become (docs/bitstream.md "Packets").
     pub concealment: Concealment,
 }
 
-impl Default for DecodeOptions {
-    fn default() -> Self {
-        Self {
-            percentage: 100.0,
-            max_bytes: 0,
-            format: StreamFormat::Frame,
-            concealment: Concealment::Interpolate,
+impl From<Cut> for DecodeOptions {
+    /// A frame decoded with `cut` (lost values concealed, should it be a packet set).
+    fn from(cut: Cut) -> Self {
+        DecodeOptions {
+            cut,
+            ..Default::default()
         }
     }
 }
@@ -604,24 +642,16 @@ impl Decoder {
     ) -> (Result<DecodedFrame, FrameError>, usize, Option<PacketStats>) {
         let (lh, lw) = params.latent_dims();
         let total = self.bundle.tables.channels() * lh * lw;
-        let max_values = codec::values_for_percentage(total, options.percentage);
+        let max_values = options.cut.values(total);
         let tables = &self.bundle.tables;
         match options.format {
             StreamFormat::Frame => {
-                let used = if options.max_bytes > 0 {
-                    data.len().min(options.max_bytes)
-                } else {
-                    data.len()
-                };
+                let used = data.len().min(options.cut.byte_limit());
                 let frame = codec::decode_frame(tables, params, &data[..used], max_values);
                 (frame, used, None)
             }
             StreamFormat::Packets | StreamFormat::Packet => {
-                let limit = if options.max_bytes > 0 {
-                    options.max_bytes
-                } else {
-                    usize::MAX
-                };
+                let limit = options.cut.byte_limit();
                 let all: Vec<&[u8]> = if options.format == StreamFormat::Packet {
                     vec![data]
                 } else {

@@ -23,7 +23,7 @@ pub mod sender;
 
 #[cfg(feature = "onnx")]
 pub use api::{
-    Concealment, DecodeOptions, DecodeReport, Decoder, EncodeOptions, EncodedFrame, Encoder,
+    Concealment, Cut, DecodeOptions, DecodeReport, Decoder, EncodeOptions, EncodedFrame, Encoder,
     Engine, Error, ImageRef, PixelLayout, StreamFormat, frame_budget,
 };
 pub use codec::StreamParams;

@@ -4,7 +4,7 @@
 
 use limitnet::codec::{self, StreamParams};
 use limitnet::sender::{LITE_NETWORK, LITE_NETWORK_INT8, LiteNetwork, RowEncoder};
-use limitnet::{DecodeOptions, Decoder, ImageRef, ModelBundle, PixelLayout};
+use limitnet::{Cut, DecodeOptions, Decoder, ImageRef, ModelBundle, PixelLayout};
 
 fn photo(name: &str) -> (Vec<u8>, usize, usize) {
     let path = format!("{}/../tests/data/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -134,10 +134,8 @@ fn parity(net: LiteNetwork, what: &str, per_mille: usize) -> [f64; 4] {
         assert_eq!(sender_levels.levels.len(), out.levels.len());
         frames += 1.0;
         for (i, cut) in cuts.into_iter().enumerate() {
-            let options = DecodeOptions {
-                max_bytes: if cut == usize::MAX { 0 } else { cut },
-                ..Default::default()
-            };
+            let options =
+                DecodeOptions::from(Cut::max_bytes(if cut == usize::MAX { 0 } else { cut }));
             let (ours, _) = decoder.decode(&params, &frame, &options).unwrap();
             let (theirs, _) = decoder.decode(&params, &reference.data, &options).unwrap();
             let (q_ours, q_theirs) = (psnr(&rgb, &ours), psnr(&rgb, &theirs));

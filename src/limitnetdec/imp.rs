@@ -11,7 +11,7 @@ use crate::elements::{
     max_bytes_property, model_property, percentage_property, stream_params, threads_property,
 };
 use crate::limitnetdec::DecoderOutput;
-use limitnet::api::{DecodeOptions, Decoder, MAX_DIMENSION, StreamFormat, check_runtime};
+use limitnet::api::{Cut, DecodeOptions, Decoder, MAX_DIMENSION, StreamFormat, check_runtime};
 use limitnet::codec::{FrameStatus, StreamParams};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -309,11 +309,10 @@ impl VideoDecoderImpl for LimitNetDec {
         mut frame: gst_video::VideoCodecFrame,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let settings = self.settings.lock().unwrap().clone();
-        let mut options = DecodeOptions {
+        let mut options = DecodeOptions::from(Cut {
             percentage: settings.percentage,
             max_bytes: settings.max_bytes as usize,
-            ..DecodeOptions::default()
-        };
+        });
         // Output buffer first (it may block on downstream), then decode straight into it.
         self.obj().allocate_output_frame(&mut frame, None)?;
         let input = frame.input_buffer_owned().ok_or(gst::FlowError::Error)?;

@@ -521,12 +521,13 @@ pub fn decode_packets<'a>(
 }
 
 /// How [`conceal_holes`] treats values lost from the middle of a frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Concealment {
     /// Lost values stay zero, like values never sent.
     Zero,
     /// Lost values take the mean of their known neighbours in the same channel, filled in
     /// passes from the edges of each hole inwards, then smoothed ([`SMOOTHING_PASSES`]).
+    #[default]
     Interpolate,
 }
 
