@@ -438,7 +438,8 @@ impl Encoder {
                     encoder.push_row(&row);
                 }
                 let out = encoder.finish();
-                self.levels = out.levels;
+                self.levels.clear();
+                self.levels.extend_from_slice(out.levels);
                 out.saliency
             }
         };

@@ -113,7 +113,7 @@ fn parity(net: LiteNetwork, what: &str, per_mille: usize) -> [f64; 4] {
         }
         let differ = by_index
             .iter()
-            .zip(&out.levels)
+            .zip(out.levels)
             .filter(|(a, b)| a != b)
             .count();
         eprintln!(

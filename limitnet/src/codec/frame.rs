@@ -146,6 +146,23 @@ impl FrameEncoder {
         levels: &[u8],
         count: usize,
     ) -> Vec<u8> {
+        let mut out = Vec::with_capacity(2 + 5 + saliency::ENCODED_BYTES + count);
+        self.encode_into(tables, params, saliency, levels, count, &mut out);
+        out
+    }
+
+    /// [`Self::encode`] into `out` (cleared first), reusing its memory: a sender that keeps
+    /// one buffer for its frames allocates nothing per frame once the buffers have grown
+    /// (limitnet/tests/sender_memory.rs counts it).
+    pub fn encode_into(
+        &mut self,
+        tables: &CodecTables,
+        params: &StreamParams,
+        saliency: &SaliencyMap,
+        levels: &[u8],
+        count: usize,
+        out: &mut Vec<u8>,
+    ) {
         let (h, w) = params.latent_dims();
         let channels = tables.channels();
         assert_eq!(
@@ -154,8 +171,9 @@ impl FrameEncoder {
             "latent size does not match the stream"
         );
         let count = count.min(levels.len());
-        let out = Vec::with_capacity(2 + 5 + saliency::ENCODED_BYTES + count);
-        let mut bits = write_frame_header(tables, params, saliency, count, out);
+        let mut buffer = core::mem::take(out);
+        buffer.clear();
+        let mut bits = write_frame_header(tables, params, saliency, count, buffer);
         let plane = h * w;
         self.scratch.fill_neighbours(saliency, h, w);
         self.scratch.fill_runs(saliency, channels, h, w);
@@ -178,7 +196,7 @@ impl FrameEncoder {
                 bits.write(code, u32::from(len));
             }
         }
-        bits.finish()
+        *out = bits.finish();
     }
 }
 

@@ -237,10 +237,11 @@ impl<const N: usize> Rows<N> {
 
 /// What the encoder made of a frame: the quantized latent and the pooled saliency map, ready
 /// for [`crate::codec::FrameEncoder`].
-#[derive(Debug, Clone)]
-pub struct SenderOutput {
+/// Borrowed from the encoder, so that a frame costs no allocation: encode it before the next.
+#[derive(Debug, Clone, Copy)]
+pub struct SenderOutput<'a> {
     /// Levels, `12 x h/8 x w/8`, channel-major.
-    pub levels: Vec<u8>,
+    pub levels: &'a [u8],
     pub saliency: SaliencyMap,
 }
 
@@ -486,7 +487,7 @@ impl RowEncoder {
 
     /// After the frame's last row: the padding rows (the last row repeated), the layers' last
     /// rows, and the output. The encoder is then ready for the next frame.
-    pub fn finish(&mut self) -> SenderOutput {
+    pub fn finish(&mut self) -> SenderOutput<'_> {
         assert!(self.rows_in >= self.height, "finish before the last row");
         while self.rows_in < self.padded_height {
             // The input buffer still holds the last row, normalised: feed it again.
@@ -499,16 +500,16 @@ impl RowEncoder {
         for t in lh.saturating_sub(2)..lh {
             self.saliency2_row(t);
         }
-        let output = SenderOutput {
-            levels: self.levels.clone(),
-            saliency: SaliencyMap::pool(&self.saliency, lh, self.latent_width()),
-        };
+        let saliency = SaliencyMap::pool(&self.saliency, lh, self.latent_width());
         self.rows_in = 0;
         self.conv1_rows.clear();
         self.conv2_rows.clear();
         self.latent_rows.clear();
         self.saliency1_rows.clear();
-        output
+        SenderOutput {
+            levels: &self.levels,
+            saliency,
+        }
     }
 }
 
