@@ -50,7 +50,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 &bundle.tables,
                 &params,
                 &out.saliency,
-                &out.levels,
+                out.levels,
                 out.levels.len(),
             );
         }

@@ -100,7 +100,7 @@ fn parity(net: LiteNetwork, what: &str, per_mille: usize) -> [f64; 4] {
             tables,
             &params,
             &out.saliency,
-            &out.levels,
+            out.levels,
             out.levels.len(),
         );
         // Float sums in another order may move a value across a rounding boundary, rarely.
