@@ -250,7 +250,7 @@ fn the_rust_engine_sends_what_onnx_runtime_sends() {
     init();
     for photo in ["coffee-224.png", "astronaut-224.png"] {
         let (rgb, w, h) = common::photo(photo);
-        let frames: Vec<Vec<u8>> = ["onnx-runtime", "rust"]
+        let frames: Vec<Vec<u8>> = ["onnx-runtime", "rust", "rust-int8"]
             .iter()
             .map(|engine| {
                 let mut enc = Harness::new_parse(&format!("limitnetenc engine={engine}"));
@@ -260,6 +260,22 @@ fn the_rust_engine_sends_what_onnx_runtime_sends() {
             })
             .collect();
         assert_eq!(frames[0], frames[1], "{photo}");
+        // Fixed point: other bytes, nearly the same picture.
+        let bundle = limitnet::ModelBundle::embedded().unwrap();
+        let mut decoder = limitnet::Decoder::new(bundle.clone(), 1).unwrap();
+        let params = limitnet::StreamParams {
+            width: w,
+            height: h,
+            model_id: bundle.id.clone(),
+        };
+        let [onnx, fixed] = [&frames[0], &frames[2]].map(|frame| {
+            let (image, _) = decoder.decode(&params, frame, &Default::default()).unwrap();
+            common::psnr(&rgb, &image)
+        });
+        assert!(
+            (onnx - fixed).abs() < 0.3,
+            "{photo}: {onnx:.2} vs {fixed:.2} dB"
+        );
     }
     // Other bundles have no Rust encoder: a clear error at start.
     let err = run_pipeline(

@@ -1,11 +1,11 @@
-//! The row-by-row sender (limitnet::sender) on a photo: its buffers, weights, peak heap is in
-//! tests/sender_memory.rs; here the time per frame against the ONNX Runtime encoder, median of
-//! `runs` runs of `frames` frames each, one thread, on this machine.
+//! The row-by-row sender (limitnet::sender) on a photo, f32 and fixed point: its buffers and
+//! weights (peak heap is in tests/sender_memory.rs) and the time per frame against the ONNX
+//! Runtime encoder, median of `runs` runs of `frames` frames each, one thread, on this machine.
 //!
 //! cargo run --release -p limitnet --example sender -- [photo.png] [frames] [runs]
 
 use limitnet::codec::{FrameEncoder, StreamParams};
-use limitnet::sender::{LITE_NETWORK, RowEncoder};
+use limitnet::sender::{FixedRowEncoder, LITE_NETWORK, LITE_NETWORK_FIXED, RowEncoder, RowSender};
 use limitnet::{Encoder, ImageRef, ModelBundle, PixelLayout};
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -33,47 +33,61 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         height: h as u32,
         model_id: bundle.id.clone(),
     };
-    let mut sender = RowEncoder::new(LITE_NETWORK, bundle.tables.quantizer().clone(), w, h);
+    let mut float = RowEncoder::new(LITE_NETWORK, bundle.tables.quantizer().clone(), w, h);
+    let mut fixed = FixedRowEncoder::new(LITE_NETWORK_FIXED, w, h);
     let mut frames_out = FrameEncoder::default();
     let mut onnx = Encoder::new(bundle.clone(), 1)?;
-    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    let (mut f32_ms, mut fixed_ms, mut theirs) = (Vec::new(), Vec::new(), Vec::new());
     let mut same = true;
+    let mut frame = Vec::new();
     for _ in 0..runs {
-        let t = std::time::Instant::now();
-        let mut frame = Vec::new();
-        for _ in 0..frames {
-            for row in rgb.chunks_exact(3 * w) {
-                sender.push_row(row);
+        for (is_f32, sender, times) in [
+            (true, &mut float as &mut dyn RowSender, &mut f32_ms),
+            (false, &mut fixed, &mut fixed_ms),
+        ] {
+            let t = std::time::Instant::now();
+            for _ in 0..frames {
+                for row in rgb.chunks_exact(3 * w) {
+                    sender.push_row(row);
+                }
+                let out = sender.finish();
+                frames_out.encode_into(
+                    &bundle.tables,
+                    &params,
+                    &out.saliency,
+                    out.levels,
+                    out.levels.len(),
+                    &mut frame,
+                );
             }
-            let out = sender.finish();
-            frame = frames_out.encode(
-                &bundle.tables,
-                &params,
-                &out.saliency,
-                out.levels,
-                out.levels.len(),
-            );
+            times.push(t.elapsed().as_secs_f64() * 1e3 / frames as f64);
+            if is_f32 {
+                same &= {
+                    let image = ImageRef::packed(&rgb, w as u32, h as u32, PixelLayout::Rgb);
+                    frame == onnx.encode(&image, &Default::default())?.data
+                };
+            }
         }
-        ours.push(t.elapsed().as_secs_f64() * 1e3 / frames as f64);
         let t = std::time::Instant::now();
-        let mut reference = Vec::new();
         for _ in 0..frames {
             let image = ImageRef::packed(&rgb, w as u32, h as u32, PixelLayout::Rgb);
-            reference = onnx.encode(&image, &Default::default())?.data;
+            onnx.encode(&image, &Default::default())?;
         }
         theirs.push(t.elapsed().as_secs_f64() * 1e3 / frames as f64);
-        same &= frame == reference;
     }
     println!(
-        "{path} {w}x{h}: sender {:.2} ms/frame, ONNX Runtime encoder {:.2} ms/frame (medians of {runs} x {frames} frames, 1 thread); frames identical: {same}",
-        median(ours),
+        "{path} {w}x{h}, ms/frame (medians of {runs} x {frames} frames, 1 thread): sender f32 {:.2}, fixed point {:.2}, ONNX Runtime encoder {:.2}; f32 frames identical to ONNX Runtime's: {same}",
+        median(f32_ms),
+        median(fixed_ms),
         median(theirs)
     );
     println!(
-        "sender: {} parameters ({} bytes as f32), {} bytes of buffers at {w}x{h}",
+        "f32: {} parameters ({} bytes), {} bytes of buffers; fixed point: {} bytes of weights and tables, {} bytes of buffers",
         LITE_NETWORK.parameters(),
-        4 * LITE_NETWORK.parameters(),
-        sender.buffer_bytes()
+        LITE_NETWORK.weight_bytes(),
+        float.buffer_bytes(),
+        LITE_NETWORK_FIXED.weight_bytes(),
+        fixed.buffer_bytes()
     );
     Ok(())
 }

@@ -26,7 +26,7 @@ use crate::model::{
     BundleError, DecoderSession, EncoderSession, ModelBundle, RuntimeUnavailable, SessionError,
     tiles,
 };
-use crate::sender::RowEncoder;
+use crate::sender::{FixedRowEncoder, RowEncoder, RowSender};
 
 /// Largest frame side accepted (the decoder's full-resolution feature maps grow with the area).
 pub const MAX_DIMENSION: u32 = 4096;
@@ -270,14 +270,16 @@ pub enum Engine {
     /// [`crate::sender`]: limitnet-lite's encoder in pure Rust, row by row, as a
     /// microcontroller runs it (no ONNX Runtime needed); its frames are the same.
     Rust,
-    /// The same with int8 weights (7 KB instead of 27 KB): frames that decode within 0.3 dB.
+    /// The same in fixed point, as a microcontroller without an FPU runs it
+    /// ([`crate::sender::fixed`]: int8 weights, 8-bit activations, 7.8 KB of weights): frames
+    /// that decode within 0.3 dB.
     RustInt8,
 }
 
 enum EncoderNetwork {
     Onnx(Box<EncoderSession>),
-    /// The network and the row encoder of the last frame size.
-    Rust(&'static crate::sender::LiteNetwork, Option<Box<RowEncoder>>),
+    /// Which Rust encoder, and its row encoder for the last frame size.
+    Rust(Engine, Option<Box<dyn RowSender + Send>>),
 }
 
 /// Writes a packed frame into the three planes of `input` (`pw` x `ph` each, `pw >= w`,
@@ -351,12 +353,7 @@ impl Encoder {
                         bundle.id
                     )));
                 }
-                let net = if engine == Engine::Rust {
-                    &crate::sender::LITE_NETWORK
-                } else {
-                    &crate::sender::LITE_NETWORK_INT8
-                };
-                EncoderNetwork::Rust(net, None)
+                EncoderNetwork::Rust(engine, None)
             }
         };
         Ok(Self {
@@ -424,10 +421,16 @@ impl Encoder {
                     SaliencyMap::pool(saliency, lh, lw)
                 })?
             }
-            EncoderNetwork::Rust(net, rows) => {
+            EncoderNetwork::Rust(engine, rows) => {
                 let encoder = match rows {
                     Some(e) if e.size() == (w, h) => e,
-                    _ => rows.insert(Box::new(RowEncoder::new(**net, quantizer.clone(), w, h))),
+                    _ => rows.insert(if *engine == Engine::Rust {
+                        let net = crate::sender::LITE_NETWORK;
+                        Box::new(RowEncoder::new(net, quantizer.clone(), w, h))
+                    } else {
+                        let net = crate::sender::LITE_NETWORK_FIXED;
+                        Box::new(FixedRowEncoder::new(net, w, h))
+                    }),
                 };
                 let mut row = vec![0u8; 3 * w];
                 for y in 0..h {

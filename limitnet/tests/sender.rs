@@ -3,7 +3,10 @@
 //! decode within 0.3 dB of each other at every cut, and the buffers it needs.
 
 use limitnet::codec::{self, StreamParams};
-use limitnet::sender::{LITE_NETWORK, LITE_NETWORK_INT8, LiteNetwork, RowEncoder};
+use limitnet::sender::{
+    FixedNetwork, FixedRowEncoder, LITE_NETWORK, LITE_NETWORK_FIXED, LITE_NETWORK_INT8,
+    LiteNetwork, RowEncoder,
+};
 use limitnet::{Cut, DecodeOptions, Decoder, ImageRef, ModelBundle, PixelLayout};
 
 fn photo(name: &str) -> (Vec<u8>, usize, usize) {
@@ -39,7 +42,7 @@ fn psnr(a: &[u8], b: &[u8]) -> f64 {
 fn the_sender_makes_the_frames_of_the_onnx_runtime_encoder() {
     // f32 weights: the same levels up to float rounding (in practice none differ), so every
     // frame decodes like ONNX Runtime's.
-    let worst = parity(LITE_NETWORK, "f32", 1);
+    let worst = parity(Net::Float(LITE_NETWORK), "f32", 1);
     assert!(worst.iter().all(|&d| d <= 0.3), "{worst:?}");
 }
 
@@ -48,13 +51,25 @@ fn the_int8_sender_decodes_within_0_3_db_of_the_onnx_runtime_encoder() {
     // int8 weights move a sixth of the values by a level and some saliency cells, which
     // reorders what a short cut carries: single frames move by up to 0.4 dB either way at 256
     // B; over the photos each cut stays within 0.3 dB.
-    parity(LITE_NETWORK_INT8, "int8", 250);
+    parity(Net::Float(LITE_NETWORK_INT8), "int8", 250);
+}
+
+#[test]
+fn the_fixed_point_sender_decodes_within_0_3_db_of_the_onnx_runtime_encoder() {
+    // int8 weights and 8-bit activations (ranges calibrated on training photos), integer
+    // arithmetic throughout.
+    parity(Net::Fixed(LITE_NETWORK_FIXED), "fixed", 350);
+}
+
+enum Net {
+    Float(LiteNetwork),
+    Fixed(FixedNetwork),
 }
 
 /// Encodes the test frames with `net` and ONNX Runtime; at most `per_mille` of the levels may
 /// differ, and at every cut the mean PSNR over the frames is within 0.3 dB of ONNX Runtime's.
 /// Returns the largest difference of a single frame at each cut.
-fn parity(net: LiteNetwork, what: &str, per_mille: usize) -> [f64; 4] {
+fn parity(net: Net, what: &str, per_mille: usize) -> [f64; 4] {
     let cuts = [256, 512, 1024, usize::MAX];
     let mut sums = [(0.0, 0.0); 4];
     let mut worst = [0f64; 4];
@@ -80,11 +95,23 @@ fn parity(net: LiteNetwork, what: &str, per_mille: usize) -> [f64; 4] {
         ));
     }
     for (name, rgb, w, h) in cases {
-        let mut sender = RowEncoder::new(net, tables.quantizer().clone(), w, h);
-        for row in rgb.chunks_exact(3 * w) {
-            sender.push_row(row);
-        }
-        let out = sender.finish();
+        let (mut float, mut fixed);
+        let out = match net {
+            Net::Float(net) => {
+                float = RowEncoder::new(net, tables.quantizer().clone(), w, h);
+                for row in rgb.chunks_exact(3 * w) {
+                    float.push_row(row);
+                }
+                float.finish()
+            }
+            Net::Fixed(net) => {
+                fixed = FixedRowEncoder::new(net, w, h);
+                for row in rgb.chunks_exact(3 * w) {
+                    fixed.push_row(row);
+                }
+                fixed.finish()
+            }
+        };
         let params = StreamParams {
             width: w as u32,
             height: h as u32,
@@ -96,13 +123,8 @@ fn parity(net: LiteNetwork, what: &str, per_mille: usize) -> [f64; 4] {
                 &Default::default(),
             )
             .unwrap();
-        let frame = codec::encode_frame(
-            tables,
-            &params,
-            &out.saliency,
-            out.levels,
-            out.levels.len(),
-        );
+        let frame =
+            codec::encode_frame(tables, &params, &out.saliency, out.levels, out.levels.len());
         // Float sums in another order may move a value across a rounding boundary, rarely.
         let reference_levels =
             codec::decode_frame(tables, &params, &reference.data, usize::MAX).unwrap();
@@ -174,6 +196,14 @@ fn the_sender_needs_little_memory() {
         LITE_NETWORK.weight_bytes(),
         LITE_NETWORK_INT8.weight_bytes()
     );
+    let fixed = FixedRowEncoder::new(LITE_NETWORK_FIXED, 224, 224);
+    eprintln!(
+        "fixed point, 224x224: {} bytes of buffers, {} bytes of weights and tables",
+        fixed.buffer_bytes(),
+        LITE_NETWORK_FIXED.weight_bytes()
+    );
+    assert!(fixed.buffer_bytes() <= 32 * 1024);
+    assert!(LITE_NETWORK_FIXED.weight_bytes() <= 8 * 1024);
     // docs/sender.md: the figures a device must budget.
     assert!(sender.buffer_bytes() <= 64 * 1024);
     assert!(LITE_NETWORK.weight_bytes() <= 32 * 1024);

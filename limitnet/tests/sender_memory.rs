@@ -8,7 +8,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use limitnet::codec::{FrameEncoder, StreamParams};
-use limitnet::sender::{LITE_NETWORK, RowEncoder};
+use limitnet::sender::{FixedRowEncoder, LITE_NETWORK, LITE_NETWORK_FIXED, RowEncoder, RowSender};
 
 struct Counting;
 
@@ -45,8 +45,9 @@ unsafe impl GlobalAlloc for Counting {
 static ALLOCATOR: Counting = Counting;
 
 /// Peak heap bytes, from a 224x224 frame's first row to its bytes, documented in
-/// docs/sender.md.
+/// docs/sender.md: the f32 sender, and the fixed-point one a device without an FPU runs.
 const PEAK_LIMIT: usize = 96 * 1024;
+const PEAK_LIMIT_FIXED: usize = 64 * 1024;
 
 #[test]
 fn one_frame_fits_the_documented_heap() {
@@ -54,15 +55,49 @@ fn one_frame_fits_the_documented_heap() {
     let json = include_bytes!("../../models/limitnet-lite/codec.json");
     let tables = limitnet::codec::CodecTables::from_json(json).unwrap();
     let (w, h) = (224, 224);
+    for (what, limit) in [("f32", PEAK_LIMIT), ("fixed point", PEAK_LIMIT_FIXED)] {
+        let before = CURRENT.load(Ordering::SeqCst);
+        PEAK.store(before, Ordering::SeqCst);
+        let mut sender: Box<dyn RowSender> = if what == "f32" {
+            Box::new(RowEncoder::new(
+                LITE_NETWORK,
+                tables.quantizer().clone(),
+                w,
+                h,
+            ))
+        } else {
+            Box::new(FixedRowEncoder::new(LITE_NETWORK_FIXED, w, h))
+        };
+        let (bytes, allocations_per_frame) = frames(&mut *sender, &tables, w, h);
+        let peak = PEAK.load(Ordering::SeqCst) - before;
+        eprintln!(
+            "{what}: peak heap {peak} bytes for a {w}x{h} frame of {bytes} bytes; allocations per frame {allocations_per_frame:?}"
+        );
+        assert!(peak <= limit, "{what}: peak heap {peak} > {limit}");
+        // Everything is allocated by the first frame (the order's buffers and the frame's
+        // bytes grow to their size once); from then on a frame touches no allocator.
+        assert_eq!(
+            allocations_per_frame[1..],
+            [0, 0],
+            "{what}: frames after the first allocated"
+        );
+    }
+}
+
+/// Three frames through `sender`, the priority order and the entropy coding: the last frame's
+/// size and the allocations each frame made.
+fn frames(
+    sender: &mut dyn RowSender,
+    tables: &limitnet::codec::CodecTables,
+    w: usize,
+    h: usize,
+) -> (usize, Vec<usize>) {
     let row: Vec<u8> = (0..3 * w).map(|i| (i * 37 % 251) as u8).collect();
     let params = StreamParams {
         width: w as u32,
         height: h as u32,
         model_id: "device".into(),
     };
-    let before = CURRENT.load(Ordering::SeqCst);
-    PEAK.store(before, Ordering::SeqCst);
-    let mut sender = RowEncoder::new(LITE_NETWORK, tables.quantizer().clone(), w, h);
     let mut frames = FrameEncoder::default();
     let mut frame = Vec::new();
     let mut shifted = vec![0u8; row.len()];
@@ -77,7 +112,7 @@ fn one_frame_fits_the_documented_heap() {
         }
         let out = sender.finish();
         frames.encode_into(
-            &tables,
+            tables,
             &params,
             &out.saliency,
             out.levels,
@@ -86,19 +121,5 @@ fn one_frame_fits_the_documented_heap() {
         );
         allocations_per_frame.push(ALLOCATIONS.load(Ordering::SeqCst) - start);
     }
-    let bytes = frame.len();
-    let peak = PEAK.load(Ordering::SeqCst) - before;
-    eprintln!(
-        "peak heap {peak} bytes for a {w}x{h} frame of {bytes} bytes (row encoder buffers {})",
-        sender.buffer_bytes()
-    );
-    assert!(peak <= PEAK_LIMIT, "peak heap {peak} > {PEAK_LIMIT}");
-    // Everything is allocated by the first frame (the order's buffers and the frame's bytes
-    // grow to their size once); from then on a frame touches no allocator: a fixed arena.
-    eprintln!("allocations per frame: {allocations_per_frame:?}");
-    assert_eq!(
-        allocations_per_frame[1..],
-        [0, 0],
-        "frames after the first allocated"
-    );
+    (frame.len(), allocations_per_frame)
 }

@@ -103,7 +103,7 @@ impl ObjectImpl for LimitNetEnc {
                 threads_property("encoder", DEFAULT_THREADS),
                 glib::ParamSpecEnum::builder_with_default("engine", EncoderEngine::OnnxRuntime)
                     .nick("Engine")
-                    .blurb("What runs the encoder network: onnx-runtime = the bundle's encoder.onnx; rust = limitnet-lite's encoder in pure Rust, fed row by row as a microcontroller sender runs it (the same frames, no ONNX Runtime needed; limitnet-lite only); rust-int8 = the same with int8 weights (frames within 0.3 dB). Set in the NULL or READY state")
+                    .blurb("What runs the encoder network: onnx-runtime = the bundle's encoder.onnx; rust = limitnet-lite's encoder in pure Rust, fed row by row as a microcontroller sender runs it (the same frames, no ONNX Runtime needed; limitnet-lite only); rust-int8 = the same in fixed point, int8 weights and 8-bit activations, as a microcontroller without an FPU runs it (frames within 0.3 dB). Set in the NULL or READY state")
                     .mutable_ready()
                     .build(),
             ]

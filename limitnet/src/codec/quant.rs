@@ -37,6 +37,16 @@ impl Quantizer {
         }
     }
 
+    /// Channel `c`'s range start and step (the value of level `l` is `min + l * step`).
+    pub fn range(&self, c: usize) -> (f32, f32) {
+        (self.min[c], self.step[c])
+    }
+
+    /// Number of levels.
+    pub fn levels(&self) -> u32 {
+        self.levels
+    }
+
     /// Level of value `v` of channel `c`: round((v - min) / step), clamped; NaN maps to 0.
     #[inline]
     pub fn quantize(&self, c: usize, v: f32) -> u8 {

@@ -23,6 +23,13 @@ use crate::codec::tables::DOWNSAMPLE;
 pub mod lite_weights;
 #[rustfmt::skip]
 pub mod lite_weights_int8;
+#[rustfmt::skip]
+pub mod lite_weights_fixed;
+pub mod fixed;
+
+pub use fixed::{FixedNetwork, FixedRowEncoder};
+/// limitnet-lite's network in fixed point (int8 weights, 8-bit activations; see [`fixed`]).
+pub use lite_weights_fixed::LITE as LITE_NETWORK_FIXED;
 
 /// The compiled-in bundle whose encoder this is.
 pub const BUNDLE_NAME: &str = "limitnet-lite";
@@ -137,10 +144,31 @@ impl LiteNetwork {
 
 /// How an output row of a convolution reads its input rows.
 #[derive(Debug, Clone, Copy)]
-struct Geometry {
-    stride: usize,
-    padding: usize,
-    dilation: usize,
+pub(crate) struct Geometry {
+    pub(crate) stride: usize,
+    pub(crate) padding: usize,
+    pub(crate) dilation: usize,
+}
+
+impl Geometry {
+    /// The output columns `first..last` whose input column `x * stride + offset` (offset =
+    /// `kx * dilation - padding`) lies inside a row of `in_width`, and that offset.
+    #[inline]
+    pub(crate) fn columns(
+        &self,
+        kx: usize,
+        in_width: usize,
+        out_width: usize,
+    ) -> (usize, usize, isize) {
+        let offset = (kx * self.dilation) as isize - self.padding as isize;
+        let first = usize::try_from(-offset)
+            .map_or(0, |need| need.div_ceil(self.stride))
+            .min(out_width);
+        let last = usize::try_from(in_width as isize - 1 - offset)
+            .map_or(0, |room| room / self.stride + 1)
+            .min(out_width);
+        (first, last, offset)
+    }
 }
 
 /// One output row of `conv` (`out_channels x out_width`, into `out`) from its input rows
@@ -168,13 +196,7 @@ fn conv_row(
                 let input = &row[c * in_width..][..in_width];
                 for (kx, &w) in weights[..k].iter().enumerate() {
                     // Output x reads input x * stride + offset; keep the x that land inside.
-                    let offset = (kx * g.dilation) as isize - g.padding as isize;
-                    let first = usize::try_from(-offset)
-                        .map_or(0, |need| need.div_ceil(g.stride))
-                        .min(out_width);
-                    let last = usize::try_from(in_width as isize - 1 - offset)
-                        .map_or(0, |room| room / g.stride + 1)
-                        .min(out_width);
+                    let (first, last, offset) = g.columns(kx, in_width, out_width);
                     if first >= last {
                         continue;
                     }
@@ -202,36 +224,41 @@ fn conv_row(
 }
 
 /// A ring of the last `N` rows of a layer's output (`channels x width` each).
-struct Rows<const N: usize> {
-    data: Vec<f32>,
+pub(crate) struct Rows<T, const N: usize> {
+    data: Vec<T>,
     size: usize,
     /// Which row each slot holds.
     held: [Option<usize>; N],
 }
 
-impl<const N: usize> Rows<N> {
-    fn new(channels: usize, width: usize) -> Self {
+impl<T: Copy + Default, const N: usize> Rows<T, N> {
+    pub(crate) fn new(channels: usize, width: usize) -> Self {
         Self {
-            data: vec![0.0; N * channels * width],
+            data: vec![T::default(); N * channels * width],
             size: channels * width,
             held: [None; N],
         }
     }
 
     /// Forgets every row (a new frame starts).
-    fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.held = [None; N];
     }
 
-    fn slot_mut(&mut self, row: usize) -> &mut [f32] {
+    pub(crate) fn slot_mut(&mut self, row: usize) -> &mut [T] {
         self.held[row % N] = Some(row);
         &mut self.data[(row % N) * self.size..][..self.size]
     }
 
     /// Row `row` (a signed index: rows before the first are padding), if held.
-    fn get(&self, row: isize) -> Option<&[f32]> {
+    pub(crate) fn get(&self, row: isize) -> Option<&[T]> {
         let r = usize::try_from(row).ok()?;
         (self.held[r % N] == Some(r)).then(|| &self.data[(r % N) * self.size..][..self.size])
+    }
+
+    /// Bytes of the ring.
+    pub(crate) fn bytes(&self) -> usize {
+        self.data.len() * core::mem::size_of::<T>()
     }
 }
 
@@ -243,6 +270,41 @@ pub struct SenderOutput<'a> {
     /// Levels, `12 x h/8 x w/8`, channel-major.
     pub levels: &'a [u8],
     pub saliency: SaliencyMap,
+}
+
+/// What a row-by-row encoder does, whatever its arithmetic ([`RowEncoder`]: f32,
+/// [`FixedRowEncoder`]: fixed point).
+pub trait RowSender {
+    /// Feeds the next row: `width` pixels of 8-bit RGB. Rows beyond the frame are ignored.
+    fn push_row(&mut self, rgb: &[u8]);
+    /// After the frame's last row: the frame's levels and saliency map.
+    fn finish(&mut self) -> SenderOutput<'_>;
+    /// The frame size (width, height) it takes.
+    fn size(&self) -> (usize, usize);
+}
+
+impl RowSender for RowEncoder {
+    fn push_row(&mut self, rgb: &[u8]) {
+        RowEncoder::push_row(self, rgb);
+    }
+    fn finish(&mut self) -> SenderOutput<'_> {
+        RowEncoder::finish(self)
+    }
+    fn size(&self) -> (usize, usize) {
+        RowEncoder::size(self)
+    }
+}
+
+impl RowSender for FixedRowEncoder {
+    fn push_row(&mut self, rgb: &[u8]) {
+        FixedRowEncoder::push_row(self, rgb);
+    }
+    fn finish(&mut self) -> SenderOutput<'_> {
+        FixedRowEncoder::finish(self)
+    }
+    fn size(&self) -> (usize, usize) {
+        FixedRowEncoder::size(self)
+    }
 }
 
 /// limitnet-lite's encoder for one frame size, fed one RGB row at a time.
@@ -260,10 +322,10 @@ pub struct RowEncoder {
     input: Vec<f32>,
     /// The first convolution's partial sums for its current output row (16 x width/4).
     conv1_sums: Vec<f32>,
-    conv1_rows: Rows<3>,
-    conv2_rows: Rows<3>,
-    latent_rows: Rows<3>,
-    saliency1_rows: Rows<5>,
+    conv1_rows: Rows<f32, 3>,
+    conv2_rows: Rows<f32, 3>,
+    latent_rows: Rows<f32, 3>,
+    saliency1_rows: Rows<f32, 5>,
     /// One output row of a layer before it goes into its ring.
     scratch: Vec<f32>,
     /// The latent's levels and the saliency map at latent resolution, filled row by row.
@@ -303,14 +365,11 @@ impl RowEncoder {
     /// Bytes this encoder holds for its frame size (its buffers, not counting the weights,
     /// which stay in flash): what a device needs in RAM besides the frame's bytes.
     pub fn buffer_bytes(&self) -> usize {
-        4 * (self.input.len()
-            + self.conv1_sums.len()
-            + self.conv1_rows.data.len()
-            + self.conv2_rows.data.len()
-            + self.latent_rows.data.len()
-            + self.saliency1_rows.data.len()
-            + self.scratch.len()
-            + self.saliency.len())
+        4 * (self.input.len() + self.conv1_sums.len() + self.scratch.len() + self.saliency.len())
+            + self.conv1_rows.bytes()
+            + self.conv2_rows.bytes()
+            + self.latent_rows.bytes()
+            + self.saliency1_rows.bytes()
             + self.levels.len()
     }
 
@@ -598,6 +657,143 @@ pub fn lite_weights_source(encoder_onnx: &[u8], int8: bool) -> Option<String> {
     Some(out)
 }
 
+/// The Rust source of [`lite_weights_fixed`] from a bundle's `encoder.onnx`, its quantizer
+/// (the codec's 64 levels) and its `sender-calibration.json` (activation ranges measured on
+/// training photos by `python -m limitnet_train.calibrate`). Weights are symmetric int8 per
+/// output channel; the input normalisation is folded into the first convolution; every
+/// activation scale is its calibrated range / 255.
+#[cfg(feature = "onnx")]
+pub fn fixed_weights_source(
+    encoder_onnx: &[u8],
+    quantizer: &crate::codec::quant::Quantizer,
+    calibration_json: &[u8],
+) -> Option<String> {
+    use core::fmt::Write;
+    use fixed::Requant;
+    let initializers = crate::model::normalize::float_initializers(encoder_onnx)?;
+    let get = |name: &str| initializers.iter().find(|i| i.name == name);
+    let calibration: serde_json::Value = serde_json::from_slice(calibration_json).ok()?;
+    let range = |layer: &str| -> Option<f64> {
+        calibration["activations"][layer]["range"]
+            .as_f64()
+            .filter(|r| *r > 0.0)
+    };
+    let mean = &get("encoder.mean")?.values;
+    let std = &get("encoder.std")?.values;
+    let mut out = String::from(
+        "//! limitnet-lite's encoder and saliency branch in fixed point, generated from\n\
+         //! models/limitnet-lite/{encoder.onnx, codec.json, sender-calibration.json} by\n\
+         //! `LIMITNET_WRITE_SENDER_WEIGHTS=1 cargo test -p limitnet sender` (the test fails when this\n\
+         //! file no longer matches the bundle). Do not edit.\n\n\
+         use super::fixed::{FixedConv, FixedNetwork, Requant};\n\n",
+    );
+    fn array<T: core::fmt::Debug>(out: &mut String, name: &str, ty: &str, values: &[T]) {
+        let _ = writeln!(out, "static {name}: [{ty}; {}] = [", values.len());
+        for chunk in values.chunks(8) {
+            let line: Vec<String> = chunk.iter().map(|v| format!("{v:?}")).collect();
+            let _ = writeln!(out, "    {},", line.join(", "));
+        }
+        out.push_str("];\n\n");
+    }
+    fn requants(out: &mut String, name: &str, values: &[Requant]) {
+        let _ = writeln!(out, "static {name}: [Requant; {}] = [", values.len());
+        for r in values {
+            let _ = writeln!(
+                out,
+                "    Requant {{ multiplier: {}, shift: {} }},",
+                r.multiplier, r.shift
+            );
+        }
+        out.push_str("];\n\n");
+    }
+    // (field, ONNX prefix, input scale name, output: scale of the next activation)
+    let act = |layer: &str| range(layer).map(|r| r / 255.0);
+    let (a1, a2, a3, s1) = (
+        act("conv1")?,
+        act("conv2")?,
+        act("conv3")?,
+        act("saliency1")?,
+    );
+    let layers = [
+        ("conv1", "encoder.conv1", 1.0, a1),
+        ("conv2", "encoder.conv2", a1, a2),
+        ("conv3", "encoder.conv3", a2, a3),
+        ("saliency1", "saliency.conv1", a3, s1),
+        // The saliency logit in sixteenths.
+        ("saliency2", "saliency.conv2", s1, 1.0 / 16.0),
+    ];
+    let mut convs = String::new();
+    let mut level_requants = Vec::new();
+    for (field, prefix, in_scale, out_scale) in layers {
+        let weight = get(&format!("{prefix}.weight"))?;
+        let bias = get(&format!("{prefix}.bias"))?;
+        let [o, i, k, k2] = weight.dims[..] else {
+            return None;
+        };
+        let (o, i, k) = (o as usize, i as usize, k as usize);
+        if k != k2 as usize || bias.values.len() != o {
+            return None;
+        }
+        let per_out = i * k * k;
+        let mut w: Vec<f64> = weight.values.iter().map(|&v| f64::from(v)).collect();
+        let mut b: Vec<f64> = bias.values.iter().map(|&v| f64::from(v)).collect();
+        if field == "conv1" {
+            // (byte / 255 - mean) / std, folded in: the layer reads the camera's bytes.
+            for (oc, bias) in b.iter_mut().enumerate() {
+                for c in 0..i {
+                    let (m, s) = (f64::from(mean[c]), f64::from(std[c]));
+                    for tap in &mut w[oc * per_out + c * k * k..][..k * k] {
+                        *bias -= *tap * m / s;
+                        *tap /= 255.0 * s;
+                    }
+                }
+            }
+        }
+        let mut values = Vec::with_capacity(w.len());
+        let mut biases = Vec::with_capacity(o);
+        let mut to_next = Vec::with_capacity(o);
+        for (oc, taps) in w.chunks_exact(per_out).enumerate() {
+            let max = taps.iter().fold(0f64, |m, t| m.max(t.abs()));
+            let w_scale = if max > 0.0 { max / 127.0 } else { 1.0 };
+            values.extend(
+                taps.iter()
+                    .map(|t| libm::round(t / w_scale).clamp(-127.0, 127.0) as i8),
+            );
+            let acc_scale = in_scale * w_scale;
+            biases.push(libm::round(b[oc] / acc_scale) as i32);
+            to_next.push(Requant::from_factor(acc_scale / out_scale));
+            if field == "conv3" {
+                let (min, step) = quantizer.range(oc);
+                if min != 0.0 {
+                    return None; // ReLU latents: ranges start at 0 (docs/bitstream.md)
+                }
+                level_requants.push(Requant::from_factor(acc_scale / f64::from(step)));
+            }
+        }
+        let upper = field.to_uppercase();
+        array(&mut out, &format!("{upper}_WEIGHT"), "i8", &values);
+        array(&mut out, &format!("{upper}_BIAS"), "i32", &biases);
+        requants(&mut out, &format!("{upper}_REQUANT"), &to_next);
+        let _ = writeln!(
+            convs,
+            "    {field}: FixedConv {{\n        out_channels: {o},\n        in_channels: {i},\n        kernel: {k},\n        weight: &{upper}_WEIGHT,\n        bias: &{upper}_BIAS,\n        requant: &{upper}_REQUANT,\n    }},"
+        );
+    }
+    requants(&mut out, "LEVELS", &level_requants);
+    let sigmoid: Vec<u16> = (0..=256)
+        .map(|i| {
+            let x = (f64::from(i) - 128.0) / 16.0;
+            libm::round(65535.0 / (1.0 + libm::exp(-x))) as u16
+        })
+        .collect();
+    array(&mut out, "SIGMOID", "u16", &sigmoid);
+    let _ = write!(
+        out,
+        "/// limitnet-lite's encoder network in fixed point.\npub static LITE: FixedNetwork = FixedNetwork {{\n{convs}    levels: &LEVELS,\n    sigmoid: &SIGMOID,\n}};\n"
+    );
+    Some(out)
+}
+
 #[cfg(all(test, feature = "onnx"))]
 mod tests {
     use super::*;
@@ -620,5 +816,40 @@ mod tests {
                  LIMITNET_WRITE_SENDER_WEIGHTS=1 cargo test -p limitnet sender"
             );
         }
+    }
+
+    #[test]
+    fn fixed_weights_match_the_bundle_and_its_calibration() {
+        let bundle = ModelBundle::load(Some("limitnet-lite".as_ref())).unwrap();
+        let calibration = include_bytes!("../../../models/limitnet-lite/sender-calibration.json");
+        // The ranges were measured on this encoder, not an earlier one.
+        use sha2::{Digest, Sha256};
+        let encoder_sha256: String = Sha256::digest(&bundle.encoder_onnx)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let json: serde_json::Value = serde_json::from_slice(calibration).unwrap();
+        assert_eq!(
+            json["encoder_sha256"].as_str(),
+            Some(encoder_sha256.as_str()),
+            "models/limitnet-lite/sender-calibration.json was made for another encoder.onnx: \
+             rerun `python -m limitnet_train.calibrate`, then regenerate the weights"
+        );
+        let source =
+            fixed_weights_source(&bundle.encoder_onnx, bundle.tables.quantizer(), calibration)
+                .expect("a limitnet-lite graph and its calibration");
+        let path = format!(
+            "{}/src/sender/lite_weights_fixed.rs",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        if std::env::var_os("LIMITNET_WRITE_SENDER_WEIGHTS").is_some() {
+            std::fs::write(&path, &source).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == source,
+            "src/sender/lite_weights_fixed.rs does not match models/limitnet-lite: regenerate it \
+             with LIMITNET_WRITE_SENDER_WEIGHTS=1 cargo test -p limitnet sender"
+        );
     }
 }
