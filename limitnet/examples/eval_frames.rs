@@ -2,8 +2,9 @@
 //! the decoded images for training/limitnet_train/evaluate.py (which scores them against the
 //! classical codecs). The cut streams go through the same Rust code as the elements.
 //!
-//! cargo run --release -p limitnet --example eval_frames -- IN_DIR OUT_DIR [MODEL_DIR] 256,512,1024
-//! writes OUT_DIR/<budget>/<name>.png and OUT_DIR/frames.csv (name, full_bytes).
+//! cargo run --release -p limitnet --example eval_frames -- IN_DIR OUT_DIR [MODEL_DIR] 256,512,1024 [--engine=rust-int8]
+//! writes OUT_DIR/<budget>/<name>.png and OUT_DIR/frames.csv (name, full_bytes). `--engine`:
+//! onnx-runtime (the default), rust or rust-int8 (the fixed-point sender), as limitnetenc's.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -33,7 +34,16 @@ fn write_png(path: &Path, rgb: &[u8], w: u32, h: u32) -> Result<(), Box<dyn std:
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let mut engine = limitnet::Engine::OnnxRuntime;
+    if let Some(i) = args.iter().position(|a| a.starts_with("--engine=")) {
+        engine = match &args.remove(i)["--engine=".len()..] {
+            "onnx-runtime" => limitnet::Engine::OnnxRuntime,
+            "rust" => limitnet::Engine::Rust,
+            "rust-int8" => limitnet::Engine::RustInt8,
+            other => return Err(format!("unknown engine {other}").into()),
+        };
+    }
     let [input, output, rest @ ..] = &args[..] else {
         return Err("usage: eval_frames IN_DIR OUT_DIR [MODEL_DIR] BUDGETS".into());
     };
@@ -48,7 +58,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect::<Result<_, _>>()?;
     let bundle = ModelBundle::load(model.as_deref())?;
     eprintln!("model {} ({})", bundle.name, bundle.id);
-    let mut encoder = Encoder::new(bundle.clone(), 1)?;
+    let mut encoder = Encoder::with_engine(bundle.clone(), 1, engine)?;
     let mut decoder = Decoder::new(bundle, 0)?;
     let mut names: Vec<PathBuf> = std::fs::read_dir(input)?
         .filter_map(|e| e.ok().map(|e| e.path()))
