@@ -71,6 +71,7 @@ gst::plugin_define!(
     "MIT/X11",
     env!("CARGO_PKG_NAME"),
     env!("CARGO_PKG_NAME"),
-    env!("CARGO_PKG_REPOSITORY"),
+    // The origin GStreamer shows: the project has no public repository (and no URL to invent).
+    "gst-limitnet (no public repository); LimitNet: Hojjat et al., MobiSys 2024",
     env!("BUILD_REL_DATE")
 );
