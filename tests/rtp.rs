@@ -311,3 +311,53 @@ fn rtp_over_udp_on_localhost() {
     // udpsrc never sends): at least the first three of four arrive.
     assert!(frames >= 3, "{frames} frames over UDP");
 }
+
+#[test]
+fn the_raw_depacketizer_sends_a_frame_out_after_its_timeout() {
+    init();
+    // The raw packets of one frame, then nothing: no next frame, no EOS (a radio gone quiet).
+    let (rgb, w, h) = common::photo("chelsea-224.png");
+    let bundle = limitnet::ModelBundle::embedded().unwrap();
+    let mut enc = limitnet::Encoder::new(bundle, 1).unwrap();
+    let image = limitnet::ImageRef::packed(&rgb, w, h, limitnet::PixelLayout::Rgb);
+    let frame = enc.encode(&image, &Default::default()).unwrap().data;
+    let mut packetizer = Harness::new("limitnetpacketizer");
+    packetizer.set_src_caps_str(&stream_caps(w, h));
+    packetizer.push(common::buffer(frame, 0)).unwrap();
+    let mut packets = Vec::new();
+    while let Some(p) = packetizer.try_pull() {
+        packets.push(p);
+    }
+    assert!(packets.len() > 40);
+    let caps = packetizer.sinkpad().unwrap().current_caps().unwrap();
+
+    // Without a timeout, the frame waits for what ends it: EOS here.
+    let collect = |timeout: u32, lose_last: usize| {
+        let mut depacketizer = Harness::new("limitnetdepacketizer");
+        depacketizer
+            .element()
+            .unwrap()
+            .set_property("timeout", timeout);
+        depacketizer.set_src_caps(caps.clone());
+        for p in &packets[..packets.len() - lose_last] {
+            depacketizer.push(p.clone()).unwrap();
+        }
+        let out = if timeout == 0 {
+            assert!(depacketizer.try_pull().is_none(), "a frame left without an end");
+            depacketizer.push_event(gst::event::Eos::new());
+            depacketizer.pull().unwrap()
+        } else {
+            // pull() waits (up to a minute) for what the timeout thread sends.
+            let started = std::time::Instant::now();
+            let frame = depacketizer.pull().unwrap();
+            assert!(started.elapsed() < std::time::Duration::from_secs(30));
+            frame
+        };
+        out.map_readable().unwrap().to_vec()
+    };
+    let at_eos = collect(0, 0);
+    assert_eq!(collect(100, 0), at_eos, "the same frame, sent by the timeout");
+    // The frame's last packets lost: it still leaves, with what arrived.
+    let shorter = collect(100, 5);
+    assert!(!shorter.is_empty() && shorter.len() < at_eos.len());
+}

@@ -1,5 +1,6 @@
 use crate::elements::with_stream_format;
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, Condvar, LazyLock, Mutex};
+use std::time::{Duration, Instant};
 
 use gst::glib;
 use gst::prelude::*;
@@ -20,10 +21,29 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 /// Packets of one frame share the frame number (3 bits) and PTS.
 type FrameKey = (u8, Option<gst::ClockTime>);
 
+/// `timeout` default: off (a frame leaves with the next frame's first packet, or at EOS).
+const DEFAULT_TIMEOUT_MS: u32 = 0;
+
+/// What the streaming thread and the timeout thread share.
+#[derive(Default)]
+struct Pending {
+    collector: PacketCollector<FrameKey>,
+    /// When the frame being collected got its last packet.
+    last_packet: Option<Instant>,
+    /// `timeout`, if set.
+    timeout: Option<Duration>,
+    /// The timeout thread should end (the element leaves PAUSED).
+    stop: bool,
+}
+
 pub struct LimitNetDepacketizer {
     sinkpad: gst::Pad,
     srcpad: gst::Pad,
-    pending: Mutex<PacketCollector<FrameKey>>,
+    pending: Arc<(Mutex<Pending>, Condvar)>,
+    /// Held while a frame (or EOS) goes downstream, so the streaming thread and the timeout
+    /// thread never push out of order, nor a frame after EOS.
+    pushing: Mutex<()>,
+    timer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl LimitNetDepacketizer {
@@ -32,19 +52,31 @@ impl LimitNetDepacketizer {
         self.srcpad.push(frame)
     }
 
+    fn take_pending(&self) -> Option<gst::Buffer> {
+        let mut pending = self.pending.0.lock().unwrap();
+        pending.last_packet = None;
+        pending.collector.take()
+    }
+
     fn sink_chain(&self, buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
         let map = buffer.map_readable().map_err(|_| gst::FlowError::Error)?;
         let Some(frame_number) = packet::frame_number_of(&map) else {
             gst::warning!(CAT, imp = self, "ignoring an empty packet");
             return Ok(gst::FlowSuccess::Ok);
         };
+        let _pushing = self.pushing.lock().unwrap();
         // A packet of another frame number or timestamp starts a new frame: the previous one
         // leaves with what arrived of it.
-        let finished =
-            self.pending
-                .lock()
-                .unwrap()
+        let finished = {
+            let (lock, wake) = &*self.pending;
+            let mut pending = lock.lock().unwrap();
+            let finished = pending
+                .collector
                 .add((frame_number, buffer.pts()), buffer.pts(), &map);
+            pending.last_packet = Some(Instant::now());
+            wake.notify_one();
+            finished
+        };
         match finished {
             Some(frame) => self.push_frame(frame),
             None => Ok(gst::FlowSuccess::Ok),
@@ -58,19 +90,99 @@ impl LimitNetDepacketizer {
                 return self.srcpad.push_event(gst::event::Caps::new(&out));
             }
             gst::EventView::Eos(_) => {
-                let last = self.pending.lock().unwrap().take();
-                if let Some(last) = last {
+                // The last frame, then EOS, with no frame of the timeout thread in between.
+                let _pushing = self.pushing.lock().unwrap();
+                if let Some(last) = self.take_pending() {
                     if let Err(e) = self.push_frame(last) {
                         gst::debug!(CAT, imp = self, "pushing the last frame at EOS: {:?}", e);
                     }
                 }
+                return gst::Pad::event_default(pad, Some(&*self.obj()), event);
             }
             gst::EventView::FlushStop(_) => {
-                self.pending.lock().unwrap().take();
+                self.take_pending();
             }
             _ => {}
         }
         gst::Pad::event_default(pad, Some(&*self.obj()), event)
+    }
+
+    /// The thread that sends a frame out when `timeout` passes without a packet: on a radio
+    /// link the next frame may come minutes later, and the frame's last packets may never.
+    fn start_timer(&self) {
+        let weak = self.obj().downgrade();
+        let pending = self.pending.clone();
+        pending.0.lock().unwrap().stop = false;
+        let handle = std::thread::spawn(move || {
+            let (lock, wake) = &*pending;
+            let mut state = lock.lock().unwrap();
+            loop {
+                if state.stop {
+                    return;
+                }
+                let due = match (state.timeout, state.last_packet) {
+                    (Some(timeout), Some(last)) => Some(last + timeout),
+                    _ => None,
+                };
+                match due {
+                    Some(due) if Instant::now() >= due => {
+                        drop(state);
+                        let Some(element) = weak.upgrade() else {
+                            return;
+                        };
+                        let imp = element.imp();
+                        let _pushing = imp.pushing.lock().unwrap();
+                        // Taken only now: a packet may have come (or EOS taken the frame).
+                        let frame = {
+                            let mut state = lock.lock().unwrap();
+                            match state.last_packet {
+                                Some(last)
+                                    if last.elapsed() >= state.timeout.unwrap_or_default() =>
+                                {
+                                    state.last_packet = None;
+                                    state.collector.take()
+                                }
+                                _ => None,
+                            }
+                        };
+                        if let Some(frame) = frame {
+                            gst::debug!(
+                                CAT,
+                                imp = imp,
+                                "no packet for the timeout: the frame leaves with what arrived"
+                            );
+                            if let Err(e) = imp.push_frame(frame) {
+                                gst::debug!(
+                                    CAT,
+                                    imp = imp,
+                                    "pushing a frame at the timeout: {:?}",
+                                    e
+                                );
+                            }
+                        }
+                        drop(_pushing);
+                        state = lock.lock().unwrap();
+                    }
+                    Some(due) => {
+                        let wait = due.saturating_duration_since(Instant::now());
+                        state = wake.wait_timeout(state, wait).unwrap().0;
+                    }
+                    None => state = wake.wait(state).unwrap(),
+                }
+            }
+        });
+        *self.timer.lock().unwrap() = Some(handle);
+    }
+
+    fn stop_timer(&self) {
+        {
+            let (lock, wake) = &*self.pending;
+            lock.lock().unwrap().stop = true;
+            wake.notify_all();
+        }
+        if let Some(handle) = self.timer.lock().unwrap().take() {
+            let _ = handle.join();
+        }
     }
 }
 
@@ -101,12 +213,49 @@ impl ObjectSubclass for LimitNetDepacketizer {
         Self {
             sinkpad,
             srcpad,
-            pending: Mutex::new(PacketCollector::default()),
+            pending: Arc::default(),
+            pushing: Mutex::new(()),
+            timer: Mutex::new(None),
         }
     }
 }
 
 impl ObjectImpl for LimitNetDepacketizer {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![glib::ParamSpecUInt::builder("timeout")
+                .nick("Timeout (ms)")
+                .blurb("Send a frame out with what arrived of it when no packet has come for this many milliseconds (wall clock): on a radio link the next frame, which otherwise ends this one, may be minutes away. 0 = off: a frame ends with the next frame's first packet, or at EOS")
+                .default_value(DEFAULT_TIMEOUT_MS)
+                .mutable_playing()
+                .build()]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        match pspec.name() {
+            "timeout" => {
+                let ms: u32 = value.get().expect("type checked upstream");
+                gst::info!(CAT, imp = self, "timeout {ms} ms");
+                let (lock, wake) = &*self.pending;
+                lock.lock().unwrap().timeout = (ms > 0).then(|| Duration::from_millis(ms.into()));
+                wake.notify_all();
+            }
+            _ => unimplemented!(),
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        match pspec.name() {
+            "timeout" => {
+                let timeout = self.pending.0.lock().unwrap().timeout;
+                (timeout.map_or(0, |t| t.as_millis() as u32)).to_value()
+            }
+            _ => unimplemented!(),
+        }
+    }
+
     fn constructed(&self) {
         self.parent_constructed();
         let obj = self.obj();
@@ -123,7 +272,7 @@ impl ElementImpl for LimitNetDepacketizer {
             gst::subclass::ElementMetadata::new(
                 "LimitNet raw depacketizer",
                 "Codec/Depayloader/Network",
-                "Collects the LimitNet packets of each frame that came off a raw link (a frame ends with the first packet of another frame number or timestamp, or EOS) for limitnetdec (docs/rtp-payload.md)",
+                "Collects the LimitNet packets of each frame that came off a raw link (a frame ends with the first packet of another frame number or timestamp, at EOS, or after `timeout` without packets) for limitnetdec (docs/rtp-payload.md)",
                 "gst-limitnet developers",
             )
         });
@@ -148,7 +297,11 @@ impl ElementImpl for LimitNetDepacketizer {
         transition: gst::StateChange,
     ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
         if transition == gst::StateChange::PausedToReady {
-            self.pending.lock().unwrap().take();
+            self.stop_timer();
+            self.take_pending();
+        }
+        if transition == gst::StateChange::ReadyToPaused {
+            self.start_timer();
         }
         self.parent_change_state(transition)
     }
