@@ -343,7 +343,10 @@ fn the_raw_depacketizer_sends_a_frame_out_after_its_timeout() {
             depacketizer.push(p.clone()).unwrap();
         }
         let out = if timeout == 0 {
-            assert!(depacketizer.try_pull().is_none(), "a frame left without an end");
+            assert!(
+                depacketizer.try_pull().is_none(),
+                "a frame left without an end"
+            );
             depacketizer.push_event(gst::event::Eos::new());
             depacketizer.pull().unwrap()
         } else {
@@ -356,7 +359,11 @@ fn the_raw_depacketizer_sends_a_frame_out_after_its_timeout() {
         out.map_readable().unwrap().to_vec()
     };
     let at_eos = collect(0, 0);
-    assert_eq!(collect(100, 0), at_eos, "the same frame, sent by the timeout");
+    assert_eq!(
+        collect(100, 0),
+        at_eos,
+        "the same frame, sent by the timeout"
+    );
     // The frame's last packets lost: it still leaves, with what arrived.
     let shorter = collect(100, 5);
     assert!(!shorter.is_empty() && shorter.len() < at_eos.len());

@@ -173,6 +173,9 @@ impl FrameEncoder {
         let count = count.min(levels.len());
         let mut buffer = core::mem::take(out);
         buffer.clear();
+        // One allocation for the usual frame (under a byte per value; ~3.7 bits on average)
+        // rather than a doubling series whose last step holds both halves at once.
+        buffer.reserve(2 + 5 + saliency::ENCODED_BYTES + count);
         let mut bits = write_frame_header(tables, params, saliency, count, buffer);
         let plane = h * w;
         self.scratch.fill_neighbours(saliency, h, w);

@@ -84,7 +84,9 @@ pub struct OrderScratch {
     pub neighbours: Vec<u8>,
     grouped: Vec<u32>,
     group_start: [usize; SALIENCY_MAX as usize + 2],
-    pairs: Vec<(u32, usize, usize)>,
+    /// (priority, channel, saliency) of the runs: 8 bytes each rather than 24, since a sender
+    /// on a microcontroller keeps them (12 x 32 of them at most per frame with 12 channels).
+    pairs: Vec<(u32, u16, u8)>,
     cell_saliency: Vec<u8>,
 }
 
@@ -154,9 +156,9 @@ impl OrderScratch {
         pairs.extend(
             (0..channels)
                 .flat_map(|c| {
-                    (0..=SALIENCY_MAX).map(move |s| (priority(s, c, channels), c, s as usize))
+                    (0..=SALIENCY_MAX).map(move |s| (priority(s, c, channels), c as u16, s))
                 })
-                .filter(|&(_, _, s)| group_start[s + 1] > group_start[s]),
+                .filter(|&(_, _, s)| group_start[usize::from(s) + 1] > group_start[usize::from(s)]),
         );
         pairs.sort_unstable_by_key(|&(p, c, _)| (core::cmp::Reverse(p), c));
     }
@@ -165,6 +167,7 @@ impl OrderScratch {
     /// `y * w + x` in the plane), the runs and the positions within each in the order sent.
     pub fn runs(&self) -> impl Iterator<Item = (usize, &[u32])> {
         self.pairs.iter().map(|&(_, c, s)| {
+            let (c, s) = (usize::from(c), usize::from(s));
             (
                 c,
                 &self.grouped[self.group_start[s]..self.group_start[s + 1]],
