@@ -271,7 +271,7 @@ pub enum Engine {
     /// microcontroller runs it (no ONNX Runtime needed); its frames are the same.
     Rust,
     /// The same in fixed point, as a microcontroller without an FPU runs it
-    /// ([`crate::sender::fixed`]: int8 weights, 8-bit activations, 7.8 KB of weights): frames
+    /// ([`crate::sender::fixed`]: int8 weights, 8-bit activations, 8.0 KB of weights): frames
     /// that decode within 0.3 dB.
     RustInt8,
 }

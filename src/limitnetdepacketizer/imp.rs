@@ -34,15 +34,14 @@ struct Pending {
     timeout: Option<Duration>,
     /// The timeout thread should end (the element leaves PAUSED).
     stop: bool,
+    /// A flow error of a frame the timeout thread pushed, for the streaming thread to return.
+    error: Option<gst::FlowError>,
 }
 
 pub struct LimitNetDepacketizer {
     sinkpad: gst::Pad,
     srcpad: gst::Pad,
     pending: Arc<(Mutex<Pending>, Condvar)>,
-    /// Held while a frame (or EOS) goes downstream, so the streaming thread and the timeout
-    /// thread never push out of order, nor a frame after EOS.
-    pushing: Mutex<()>,
     timer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -64,12 +63,15 @@ impl LimitNetDepacketizer {
             gst::warning!(CAT, imp = self, "ignoring an empty packet");
             return Ok(gst::FlowSuccess::Ok);
         };
-        let _pushing = self.pushing.lock().unwrap();
         // A packet of another frame number or timestamp starts a new frame: the previous one
-        // leaves with what arrived of it.
+        // leaves with what arrived of it. (The streaming thread holds the sink pad's stream
+        // lock here, as the timeout thread does when it pushes: their frames never cross.)
         let finished = {
             let (lock, wake) = &*self.pending;
             let mut pending = lock.lock().unwrap();
+            if let Some(e) = pending.error.take() {
+                return Err(e);
+            }
             let finished = pending
                 .collector
                 .add((frame_number, buffer.pts()), buffer.pts(), &map);
@@ -90,17 +92,17 @@ impl LimitNetDepacketizer {
                 return self.srcpad.push_event(gst::event::Caps::new(&out));
             }
             gst::EventView::Eos(_) => {
-                // The last frame, then EOS, with no frame of the timeout thread in between.
-                let _pushing = self.pushing.lock().unwrap();
+                // The last frame, then EOS (under the stream lock: no frame of the timeout
+                // thread in between).
                 if let Some(last) = self.take_pending() {
                     if let Err(e) = self.push_frame(last) {
                         gst::debug!(CAT, imp = self, "pushing the last frame at EOS: {:?}", e);
                     }
                 }
-                return gst::Pad::event_default(pad, Some(&*self.obj()), event);
             }
             gst::EventView::FlushStop(_) => {
                 self.take_pending();
+                self.pending.0.lock().unwrap().error = None;
             }
             _ => {}
         }
@@ -110,9 +112,14 @@ impl LimitNetDepacketizer {
     /// The thread that sends a frame out when `timeout` passes without a packet: on a radio
     /// link the next frame may come minutes later, and the frame's last packets may never.
     fn start_timer(&self) {
+        self.stop_timer();
         let weak = self.obj().downgrade();
         let pending = self.pending.clone();
-        pending.0.lock().unwrap().stop = false;
+        {
+            let mut state = pending.0.lock().unwrap();
+            state.stop = false;
+            state.error = None;
+        }
         let handle = std::thread::spawn(move || {
             let (lock, wake) = &*pending;
             let mut state = lock.lock().unwrap();
@@ -131,14 +138,14 @@ impl LimitNetDepacketizer {
                             return;
                         };
                         let imp = element.imp();
-                        let _pushing = imp.pushing.lock().unwrap();
-                        // Taken only now: a packet may have come (or EOS taken the frame).
+                        // Serialized with the streaming thread's frames and events.
+                        let stream = imp.sinkpad.stream_lock();
+                        // Taken only now: a packet may have come, EOS or a flush taken the
+                        // frame, or the timeout been turned off.
                         let frame = {
                             let mut state = lock.lock().unwrap();
-                            match state.last_packet {
-                                Some(last)
-                                    if last.elapsed() >= state.timeout.unwrap_or_default() =>
-                                {
+                            match (state.last_packet, state.timeout) {
+                                (Some(last), Some(timeout)) if last.elapsed() >= timeout => {
                                     state.last_packet = None;
                                     state.collector.take()
                                 }
@@ -158,9 +165,12 @@ impl LimitNetDepacketizer {
                                     "pushing a frame at the timeout: {:?}",
                                     e
                                 );
+                                if e != gst::FlowError::Flushing {
+                                    lock.lock().unwrap().error = Some(e);
+                                }
                             }
                         }
-                        drop(_pushing);
+                        drop(stream);
                         state = lock.lock().unwrap();
                     }
                     Some(due) => {
@@ -181,7 +191,10 @@ impl LimitNetDepacketizer {
             wake.notify_all();
         }
         if let Some(handle) = self.timer.lock().unwrap().take() {
-            let _ = handle.join();
+            // Not from the thread itself (it may hold the last reference to the element).
+            if handle.thread().id() != std::thread::current().id() {
+                let _ = handle.join();
+            }
         }
     }
 }
@@ -214,7 +227,6 @@ impl ObjectSubclass for LimitNetDepacketizer {
             sinkpad,
             srcpad,
             pending: Arc::default(),
-            pushing: Mutex::new(()),
             timer: Mutex::new(None),
         }
     }
@@ -254,6 +266,10 @@ impl ObjectImpl for LimitNetDepacketizer {
             }
             _ => unimplemented!(),
         }
+    }
+
+    fn dispose(&self) {
+        self.stop_timer();
     }
 
     fn constructed(&self) {
@@ -303,6 +319,10 @@ impl ElementImpl for LimitNetDepacketizer {
         if transition == gst::StateChange::ReadyToPaused {
             self.start_timer();
         }
-        self.parent_change_state(transition)
+        let result = self.parent_change_state(transition);
+        if result.is_err() && transition == gst::StateChange::ReadyToPaused {
+            self.stop_timer();
+        }
+        result
     }
 }

@@ -25,7 +25,7 @@ pub enum EncoderEngine {
     Rust = 1,
     /// The same in fixed point (int8 weights, 8-bit activations), as a core without an FPU runs it.
     #[enum_value(
-        name = "limitnet-lite's encoder in pure Rust in fixed point (int8 weights, 8-bit activations, 7.8 KB): frames that decode within 0.3 dB of the others",
+        name = "limitnet-lite's encoder in pure Rust in fixed point (int8 weights, 8-bit activations, 8.0 KB): frames that decode within 0.3 dB of the others",
         nick = "rust-int8"
     )]
     RustInt8 = 2,

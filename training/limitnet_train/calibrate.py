@@ -16,6 +16,7 @@ instead of coarsening every value, and writes them beside the bundle:
 import argparse
 import hashlib
 import json
+import math
 import os
 import random
 
@@ -26,6 +27,7 @@ from .data import PhotoSet
 from .resilience import load_bundle
 
 PERCENTILE = 99.99
+SAMPLES_PER_IMAGE = 12_500
 
 
 @torch.no_grad()
@@ -49,13 +51,16 @@ def main():
         a3 = F.relu(enc.conv3(a2))
         s1 = F.relu(sal.conv1(a3))
         for name, a in (("conv1", a1), ("conv2", a2), ("conv3", a3), ("saliency1", s1)):
+            # The same number of samples per image, whatever the batch.
             flat = a.flatten()
-            acts[name].append(flat[torch.randint(0, flat.numel(), (200_000,))])
+            acts[name].append(flat[torch.randint(0, flat.numel(), (SAMPLES_PER_IMAGE * len(a),))])
     ranges = {}
     for name, parts in acts.items():
         values = torch.cat(parts)
+        # kthvalue, not quantile: torch.quantile refuses more than 2^24 values.
+        k = max(1, math.ceil(PERCENTILE / 100 * values.numel()))
         ranges[name] = {
-            "range": round(float(torch.quantile(values, PERCENTILE / 100)), 6),
+            "range": round(float(values.kthvalue(k).values), 6),
             "max": round(float(values.max()), 6),
         }
     out = {

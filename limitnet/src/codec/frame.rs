@@ -46,6 +46,12 @@ pub fn value_contexts(
 ) -> Vec<u8> {
     let before = neighbours_sent_before(saliency, h, w);
     let plane = h * w;
+    assert!(
+        plane > 0 && levels.len() == tables.channels() * plane,
+        "{} levels for {} channels of {h}x{w}",
+        levels.len(),
+        tables.channels()
+    );
     levels
         .chunks_exact(plane)
         .flat_map(|plane_levels| {

@@ -29,26 +29,30 @@ impl Requant {
     /// The integer nearest to `acc x factor`.
     #[inline]
     pub fn apply(self, acc: i32) -> i64 {
-        let shift = u32::from(self.shift);
-        (i64::from(acc) * i64::from(self.multiplier) + (1i64 << (shift - 1))) >> shift
+        let product = i64::from(acc) * i64::from(self.multiplier);
+        match u32::from(self.shift) {
+            0 => product,
+            shift => (product + (1i64 << (shift - 1))) >> shift,
+        }
     }
 
-    /// The multiplier and shift closest to `factor` (> 0) with a 31-bit multiplier.
-    pub fn from_factor(factor: f64) -> Self {
-        assert!(
-            factor > 0.0 && factor.is_finite(),
-            "requantization factor {factor}"
-        );
+    /// The multiplier (in [2^30, 2^31)) and shift (2..=61) closest to `factor`; `None` outside
+    /// 2^-31..2^28, which no layer of a sane network needs.
+    pub fn from_factor(factor: f64) -> Option<Self> {
+        let in_range = factor > libm::ldexp(1.0, -31) && factor < libm::ldexp(1.0, 28);
+        if !(factor.is_finite() && in_range) {
+            return None;
+        }
         let mut shift = 0u8;
         let mut m = factor;
-        while m < (1u64 << 30) as f64 && shift < 62 {
+        while m < (1u64 << 30) as f64 {
             m *= 2.0;
             shift += 1;
         }
-        Self {
+        Some(Self {
             multiplier: libm::round(m).min(i32::MAX as f64) as i32,
             shift,
-        }
+        })
     }
 
     #[inline]
@@ -56,6 +60,8 @@ impl Requant {
         self.apply(acc.max(0)).clamp(0, 255) as u8
     }
 }
+
+const REQUANT_BYTES: usize = core::mem::size_of::<Requant>();
 
 /// One convolution in fixed point: `out x in x kernel x kernel` int8 weights, biases in
 /// accumulator units, and the requantization of each output channel.
@@ -101,9 +107,9 @@ impl FixedNetwork {
     pub fn weight_bytes(&self) -> usize {
         self.convs()
             .iter()
-            .map(|c| c.weight.len() + 4 * c.bias.len() + 5 * c.requant.len())
+            .map(|c| c.weight.len() + 4 * c.bias.len() + REQUANT_BYTES * c.requant.len())
             .sum::<usize>()
-            + 5 * self.levels.len()
+            + REQUANT_BYTES * self.levels.len()
             + 2 * self.sigmoid.len()
     }
 }
@@ -149,8 +155,8 @@ fn conv_row(
     }
 }
 
-/// The fixed-point twin of [`super::RowEncoder`]: the same interface and buffers, a quarter
-/// of their bytes.
+/// The fixed-point twin of [`super::RowEncoder`]: the same interface and schedule, half the
+/// buffer bytes (8-bit rows instead of f32).
 pub struct FixedRowEncoder {
     net: FixedNetwork,
     width: usize,
@@ -193,7 +199,15 @@ impl FixedRowEncoder {
             conv2_rows: Rows::new(net.conv2.out_channels, lw),
             latent_rows: Rows::new(latent, lw),
             saliency1_rows: Rows::new(net.saliency1.out_channels, lw),
-            acc: vec![0; net.conv1.out_channels.max(latent) * w4],
+            // Rows at latent width (conv1 has its own accumulators).
+            acc: vec![
+                0;
+                net.conv2
+                    .out_channels
+                    .max(latent)
+                    .max(net.saliency1.out_channels)
+                    * lw
+            ],
             levels: vec![0; latent * lh * lw],
             saliency: vec![0; lh * lw],
         }

@@ -110,22 +110,22 @@ static CONV1_BIAS: [i32; 16] = [
 ];
 
 static CONV1_REQUANT: [Requant; 16] = [
-    Requant { multiplier: 2079087886, shift: 41 },
-    Requant { multiplier: 1330743924, shift: 41 },
-    Requant { multiplier: 1665208983, shift: 41 },
-    Requant { multiplier: 2039488158, shift: 41 },
-    Requant { multiplier: 1550186124, shift: 41 },
-    Requant { multiplier: 1929973273, shift: 41 },
-    Requant { multiplier: 1165454347, shift: 40 },
-    Requant { multiplier: 1255620546, shift: 40 },
-    Requant { multiplier: 2128897022, shift: 41 },
-    Requant { multiplier: 1696635558, shift: 41 },
-    Requant { multiplier: 1676556180, shift: 41 },
-    Requant { multiplier: 1115659615, shift: 40 },
-    Requant { multiplier: 1431072922, shift: 41 },
-    Requant { multiplier: 1491381067, shift: 41 },
-    Requant { multiplier: 1254370162, shift: 40 },
-    Requant { multiplier: 1850954746, shift: 41 },
+    Requant { multiplier: 2061506463, shift: 41 },
+    Requant { multiplier: 1319490733, shift: 41 },
+    Requant { multiplier: 1651127450, shift: 41 },
+    Requant { multiplier: 2022241603, shift: 41 },
+    Requant { multiplier: 1537077261, shift: 41 },
+    Requant { multiplier: 1913652810, shift: 41 },
+    Requant { multiplier: 1155598898, shift: 40 },
+    Requant { multiplier: 1245002622, shift: 40 },
+    Requant { multiplier: 2110894397, shift: 41 },
+    Requant { multiplier: 1682288272, shift: 41 },
+    Requant { multiplier: 1662378692, shift: 41 },
+    Requant { multiplier: 1106225245, shift: 40 },
+    Requant { multiplier: 1418971318, shift: 41 },
+    Requant { multiplier: 1478769478, shift: 41 },
+    Requant { multiplier: 1243762812, shift: 40 },
+    Requant { multiplier: 1835302489, shift: 41 },
 ];
 
 static CONV2_WEIGHT: [i8; 2304] = [
@@ -420,27 +420,27 @@ static CONV2_WEIGHT: [i8; 2304] = [
 ];
 
 static CONV2_BIAS: [i32; 16] = [
-    -649, 6767, -3322, -2346, 87, -2914, 7652, 2536,
-    2736, 3579, 7835, 4674, -7647, -1023, 7778, -1226,
+    -643, 6709, -3294, -2326, 86, -2890, 7587, 2514,
+    2713, 3549, 7769, 4634, -7582, -1015, 7713, -1216,
 ];
 
 static CONV2_REQUANT: [Requant; 16] = [
-    Requant { multiplier: 1272915036, shift: 40 },
-    Requant { multiplier: 1860396380, shift: 41 },
-    Requant { multiplier: 1600496708, shift: 41 },
-    Requant { multiplier: 1832935117, shift: 41 },
-    Requant { multiplier: 1724429213, shift: 41 },
-    Requant { multiplier: 1512677734, shift: 41 },
-    Requant { multiplier: 1646629782, shift: 41 },
-    Requant { multiplier: 1384578010, shift: 40 },
-    Requant { multiplier: 1103732880, shift: 40 },
-    Requant { multiplier: 2003043648, shift: 41 },
-    Requant { multiplier: 1694593065, shift: 41 },
-    Requant { multiplier: 1667848086, shift: 41 },
-    Requant { multiplier: 2020219834, shift: 41 },
-    Requant { multiplier: 1342374037, shift: 40 },
-    Requant { multiplier: 1408361897, shift: 41 },
-    Requant { multiplier: 1479491787, shift: 41 },
+    Requant { multiplier: 1282856898, shift: 40 },
+    Requant { multiplier: 1874926654, shift: 41 },
+    Requant { multiplier: 1612997085, shift: 41 },
+    Requant { multiplier: 1847250910, shift: 41 },
+    Requant { multiplier: 1737897542, shift: 41 },
+    Requant { multiplier: 1524492218, shift: 41 },
+    Requant { multiplier: 1659490473, shift: 41 },
+    Requant { multiplier: 1395391995, shift: 40 },
+    Requant { multiplier: 1112353377, shift: 40 },
+    Requant { multiplier: 2018688042, shift: 41 },
+    Requant { multiplier: 1707828364, shift: 41 },
+    Requant { multiplier: 1680874498, shift: 41 },
+    Requant { multiplier: 2035998379, shift: 41 },
+    Requant { multiplier: 1352858396, shift: 40 },
+    Requant { multiplier: 1419361641, shift: 41 },
+    Requant { multiplier: 1491047078, shift: 41 },
 ];
 
 static CONV3_WEIGHT: [i8; 1728] = [
@@ -663,23 +663,23 @@ static CONV3_WEIGHT: [i8; 1728] = [
 ];
 
 static CONV3_BIAS: [i32; 12] = [
-    1820, 709, -113, 254, 177, 196, 764, -143,
-    1053, -18, -194, -659,
+    1819, 708, -112, 254, 176, 195, 764, -143,
+    1052, -18, -194, -659,
 ];
 
 static CONV3_REQUANT: [Requant; 12] = [
-    Requant { multiplier: 1589769395, shift: 41 },
-    Requant { multiplier: 1443352689, shift: 41 },
-    Requant { multiplier: 1718749916, shift: 41 },
-    Requant { multiplier: 1710640770, shift: 41 },
-    Requant { multiplier: 1805660160, shift: 41 },
-    Requant { multiplier: 1278457440, shift: 40 },
-    Requant { multiplier: 1411678606, shift: 41 },
-    Requant { multiplier: 1572121246, shift: 41 },
-    Requant { multiplier: 1372861109, shift: 41 },
-    Requant { multiplier: 1250760174, shift: 41 },
-    Requant { multiplier: 1422381305, shift: 41 },
-    Requant { multiplier: 1841135453, shift: 42 },
+    Requant { multiplier: 1589895148, shift: 41 },
+    Requant { multiplier: 1443466861, shift: 41 },
+    Requant { multiplier: 1718885872, shift: 41 },
+    Requant { multiplier: 1710776085, shift: 41 },
+    Requant { multiplier: 1805802991, shift: 41 },
+    Requant { multiplier: 1278558568, shift: 40 },
+    Requant { multiplier: 1411790272, shift: 41 },
+    Requant { multiplier: 1572245604, shift: 41 },
+    Requant { multiplier: 1372969705, shift: 41 },
+    Requant { multiplier: 1250859111, shift: 41 },
+    Requant { multiplier: 1422493818, shift: 41 },
+    Requant { multiplier: 1841281090, shift: 42 },
 ];
 
 static SALIENCY1_WEIGHT: [i8; 1728] = [
@@ -902,27 +902,27 @@ static SALIENCY1_WEIGHT: [i8; 1728] = [
 ];
 
 static SALIENCY1_BIAS: [i32; 16] = [
-    -244, -112, 111, 35, 349, 161, 127, 341,
-    176, 459, -183, 27, 351, 207, -122, -121,
+    -243, -112, 111, 35, 349, 161, 127, 340,
+    176, 459, -183, 27, 350, 207, -122, -121,
 ];
 
 static SALIENCY1_REQUANT: [Requant; 16] = [
-    Requant { multiplier: 1754681891, shift: 37 },
-    Requant { multiplier: 1158999726, shift: 37 },
-    Requant { multiplier: 2092181563, shift: 36 },
-    Requant { multiplier: 1463456368, shift: 36 },
-    Requant { multiplier: 1941684255, shift: 37 },
-    Requant { multiplier: 1610142137, shift: 37 },
-    Requant { multiplier: 2012843598, shift: 36 },
-    Requant { multiplier: 1945364266, shift: 37 },
-    Requant { multiplier: 1741130139, shift: 37 },
-    Requant { multiplier: 1115036967, shift: 37 },
-    Requant { multiplier: 1289088098, shift: 37 },
-    Requant { multiplier: 1202318276, shift: 37 },
-    Requant { multiplier: 1800333905, shift: 37 },
-    Requant { multiplier: 1182157679, shift: 37 },
-    Requant { multiplier: 1670648117, shift: 37 },
-    Requant { multiplier: 1543647882, shift: 37 },
+    Requant { multiplier: 1753602853, shift: 37 },
+    Requant { multiplier: 1158287001, shift: 37 },
+    Requant { multiplier: 2090894980, shift: 36 },
+    Requant { multiplier: 1462556418, shift: 36 },
+    Requant { multiplier: 1940490220, shift: 37 },
+    Requant { multiplier: 1609151983, shift: 37 },
+    Requant { multiplier: 2011605804, shift: 36 },
+    Requant { multiplier: 1944167968, shift: 37 },
+    Requant { multiplier: 1740059435, shift: 37 },
+    Requant { multiplier: 1114351277, shift: 37 },
+    Requant { multiplier: 1288295376, shift: 37 },
+    Requant { multiplier: 1201578912, shift: 37 },
+    Requant { multiplier: 1799226793, shift: 37 },
+    Requant { multiplier: 1181430713, shift: 37 },
+    Requant { multiplier: 1669620755, shift: 37 },
+    Requant { multiplier: 1542698619, shift: 37 },
 ];
 
 static SALIENCY2_WEIGHT: [i8; 144] = [
@@ -947,26 +947,26 @@ static SALIENCY2_WEIGHT: [i8; 144] = [
 ];
 
 static SALIENCY2_BIAS: [i32; 1] = [
-    -1045,
+    -1044,
 ];
 
 static SALIENCY2_REQUANT: [Requant; 1] = [
-    Requant { multiplier: 1137983996, shift: 39 },
+    Requant { multiplier: 1139405478, shift: 39 },
 ];
 
 static LEVELS: [Requant; 12] = [
-    Requant { multiplier: 1597741492, shift: 43 },
-    Requant { multiplier: 1656420459, shift: 42 },
-    Requant { multiplier: 1254144931, shift: 41 },
-    Requant { multiplier: 1397329854, shift: 41 },
-    Requant { multiplier: 1135043491, shift: 39 },
-    Requant { multiplier: 2128542167, shift: 40 },
-    Requant { multiplier: 1091904353, shift: 39 },
-    Requant { multiplier: 1832192820, shift: 40 },
-    Requant { multiplier: 1426184587, shift: 40 },
-    Requant { multiplier: 1263960395, shift: 40 },
-    Requant { multiplier: 1952724014, shift: 40 },
-    Requant { multiplier: 1203868495, shift: 27 },
+    Requant { multiplier: 1598879976, shift: 43 },
+    Requant { multiplier: 1657600755, shift: 42 },
+    Requant { multiplier: 1255038582, shift: 41 },
+    Requant { multiplier: 1398325533, shift: 41 },
+    Requant { multiplier: 1135852276, shift: 39 },
+    Requant { multiplier: 2130058878, shift: 40 },
+    Requant { multiplier: 1092682399, shift: 39 },
+    Requant { multiplier: 1833498365, shift: 40 },
+    Requant { multiplier: 1427200827, shift: 40 },
+    Requant { multiplier: 1264861040, shift: 40 },
+    Requant { multiplier: 1954115444, shift: 40 },
+    Requant { multiplier: 1204726322, shift: 27 },
 ];
 
 static SIGMOID: [u16; 257] = [

@@ -680,6 +680,10 @@ pub fn fixed_weights_source(
     };
     let mean = &get("encoder.mean")?.values;
     let std = &get("encoder.std")?.values;
+    // The fixed-point encoder clamps levels to 0..63 and reads RGB.
+    if quantizer.levels() != 64 || mean.len() != 3 || std.len() != 3 {
+        return None;
+    }
     let mut out = String::from(
         "//! limitnet-lite's encoder and saliency branch in fixed point, generated from\n\
          //! models/limitnet-lite/{encoder.onnx, codec.json, sender-calibration.json} by\n\
@@ -761,13 +765,13 @@ pub fn fixed_weights_source(
             );
             let acc_scale = in_scale * w_scale;
             biases.push(libm::round(b[oc] / acc_scale) as i32);
-            to_next.push(Requant::from_factor(acc_scale / out_scale));
+            to_next.push(Requant::from_factor(acc_scale / out_scale)?);
             if field == "conv3" {
                 let (min, step) = quantizer.range(oc);
                 if min != 0.0 {
                     return None; // ReLU latents: ranges start at 0 (docs/bitstream.md)
                 }
-                level_requants.push(Requant::from_factor(acc_scale / f64::from(step)));
+                level_requants.push(Requant::from_factor(acc_scale / f64::from(step))?);
             }
         }
         let upper = field.to_uppercase();
