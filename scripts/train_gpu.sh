@@ -8,6 +8,8 @@
 # To go on from models an earlier call brought back (RESUME/<run>/model.pt, carried along), with
 # a larger budget for phase 3 (fresh optimizer state):
 #   RESUME=gpu_pack/resume REOPEN=3 MINUTES="1.5 1.8 6.2" ... scripts/train_gpu.sh
+# TRAIN_ARGS go to every run's train.py, e.g. TRAIN_ARGS="--hole-share 0.3" (packet-loss holes
+# in phases 2-3, issue 13).
 set -uo pipefail
 cd "$(dirname "$0")/../training"
 export PYTHONUNBUFFERED=1
@@ -31,7 +33,7 @@ for run in $runs; do
   # shellcheck disable=SC2086
   python3 -m limitnet_train.train --data ../gpu_pack --teacher ../gpu_pack/teacher.pth --device cuda \
     --batch 128 --threads 4 --ckpt-every 45 --log-every 100 --eval-every 500 --minutes $minutes \
-    ${flags[$run]} "${reopen[@]}" --out "/tmp/limitnet-gpu/$run" --mirror "$OUT/$run" >"/tmp/limitnet-gpu-$run.out" 2>&1 &
+    ${flags[$run]} ${TRAIN_ARGS:-} "${reopen[@]}" --out "/tmp/limitnet-gpu/$run" --mirror "$OUT/$run" >"/tmp/limitnet-gpu-$run.out" 2>&1 &
 done
 wait
 for run in $runs; do

@@ -15,7 +15,8 @@ cd training
 # The GPU path's pieces on the CPU: the data pack, the batched crop sampler, the lite encoder.
 ../$py -m limitnet_train.pack --data ../data --out "$tmp/pack" --short 256
 ../$py -m limitnet_train.train --data "$tmp/pack" --teacher "$tmp/pack/teacher.pth" --device-sampler \
-  --encoder lite --arch fast --out "$tmp/lite" --mirror "$tmp/lite-mirror" --max-steps 2 --batch 4 --eval-every 1000
+  --encoder lite --arch fast --out "$tmp/lite" --mirror "$tmp/lite-mirror" --max-steps 2 --batch 4 --eval-every 1000 \
+  --hole-share 0.5
 ../$py -m limitnet_train.export --ckpt "$tmp/lite-mirror/model.pt" --data ../data --out "$tmp/lite-bundle" --table-crops 32
 cd ..
 mkdir -p "$tmp/in" && cp tests/data/coffee-224.png "$tmp/in/"

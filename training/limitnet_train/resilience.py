@@ -6,7 +6,8 @@ missing from the middle of the order, and the receiver fills them with `conceal_
 (limitnet/src/codec/packet.rs: the mean of known same-channel 4-neighbours, onion peeling, then
 20 smoothing passes). This phase fine-tunes the decoder alone on both: half of each batch is cut
 as in phases 2-3, half loses runs of ranks the size of 51- or 222-byte packets, at random or in
-Gilbert-Elliott bursts, concealed the way the receiver conceals them. The encoder, the saliency
+Gilbert-Elliott bursts, concealed the way the receiver conceals them (`holes.py`, which
+`train.py --hole-share` shares). The encoder, the saliency
 branch and the quantization ranges are frozen, so `encoder.onnx` and `codec.json` (the
 bitstream, the code tables, the microcontroller sender's weights) stay byte for byte the same;
 only `decoder.onnx` changes. The objective is phase 3's with the teacher KL weighted down
@@ -32,14 +33,9 @@ import torch
 import torch.nn.functional as F
 
 from .data import PhotoSet
+from .holes import with_packet_loss
 from .model import CHANNELS, LimitNet, keep_mask, pool_saliency, priority_keys
 from .train import imagenet_norm, load_teacher, log, psnr, sample_keep_fraction, save
-
-SMOOTHING_PASSES = 20  # as limitnet/src/codec/packet.rs
-# Values per packet at the default bundle's ~3.7 bits per value: a 51-byte LoRa payload
-# carries ~100 (3 bytes of packet header), a 222-byte one ~470.
-RUN_LENGTHS = ((100, 0.7), (470, 0.3))
-NEIGHBOURS = torch.tensor([[0.0, 1.0, 0.0], [1.0, 0.0, 1.0], [0.0, 1.0, 0.0]]).view(1, 1, 3, 3)
 
 
 def load_bundle(bundle_dir):
@@ -63,85 +59,21 @@ def load_bundle(bundle_dir):
     return model
 
 
-def loss_runs(n_values, rng):
-    """Which ranks of a frame are lost: a bool list, runs of one packet's values at a time."""
-    run = max(20, round(rng.choices([r for r, _ in RUN_LENGTHS], [w for _, w in RUN_LENGTHS])[0] * rng.uniform(0.8, 1.2)))
-    lost = [False] * n_values
-    if rng.random() < 0.3:
-        # Gilbert-Elliott: a good state that rarely loses, a bad one that mostly does.
-        p_gb, p_bg = rng.uniform(0.02, 0.15), rng.uniform(0.2, 0.6)
-        bad = rng.random() < p_gb / (p_gb + p_bg)
-        loss_good, loss_bad = rng.uniform(0.0, 0.05), rng.uniform(0.5, 1.0)
-    else:
-        p = rng.uniform(0.02, 0.4)
-        p_gb = p_bg = 0.0
-        bad = False
-        loss_good = loss_bad = p
-    for start in range(0, n_values, run):
-        if rng.random() < (loss_bad if bad else loss_good):
-            for i in range(start, min(n_values, start + run)):
-                lost[i] = True
-        bad = (rng.random() >= p_bg) if bad else (rng.random() < p_gb)
-    return lost
-
-
-@torch.no_grad()
-def conceal(latent, received, lost):
-    """`conceal_holes` on a batch: lost values take the mean of their received (or already
-    concealed) same-channel 4-neighbours, from the edges of each hole inwards, then smoothing.
-    Sweeps are simultaneous here (the Rust code updates in place): close enough to train on."""
-    n, c, h, w = latent.shape
-    kernel = NEIGHBOURS.to(latent.device).expand(c, 1, 3, 3)
-    known = received.float()
-    holes = lost.clone()
-    x = latent * known
-    while True:
-        total = F.conv2d(x * known, kernel, padding=1, groups=c)
-        count = F.conv2d(known, kernel, padding=1, groups=c)
-        fill = holes & (count > 0)
-        if not bool(fill.any()):
-            break
-        x = torch.where(fill, total / count.clamp_min(1), x)
-        known = known + fill.float()
-        holes = holes & ~fill
-    filled = lost & ~holes
-    for _ in range(SMOOTHING_PASSES):
-        total = F.conv2d(x * known, kernel, padding=1, groups=c)
-        count = F.conv2d(known, kernel, padding=1, groups=c)
-        x = torch.where(filled & (count > 0), total / count.clamp_min(1), x)
-    return x
-
-
 def damaged_latent(model, images, rng, loss_share=0.5, fixed=None):
     """The quantized latent as a receiver reconstructs it: cut (as phases 2-3) or with packet
-    losses concealed. `fixed` = (loss probability, run length) for evaluation."""
+    losses concealed (`holes.with_packet_loss`). `fixed` = (loss probability, run length), for
+    evaluation: every sample loses packets of a whole frame."""
     with torch.no_grad():
         latent = model.quantize(model.encoder(images))
         n, c, h, w = latent.shape
         keys = priority_keys(pool_saliency(model.saliency(latent)), h, w)
-        total = c * h * w
-        ranks = torch.argsort(torch.argsort(keys.view(n, -1), dim=1, descending=True), dim=1)
-        received = torch.zeros(n, total, dtype=torch.bool)
-        lost = torch.zeros(n, total, dtype=torch.bool)
-        for i in range(n):
-            if fixed is None and rng.random() >= loss_share:
-                count = max(1, math.floor(sample_keep_fraction(rng) * total))
-                received[i] = ranks[i] < count
-                continue
-            # The frame as sent: whole (most LPWAN senders send all of it) or cut by max-bytes.
-            count = total if fixed is not None or rng.random() < 0.7 else max(1, math.floor(rng.uniform(0.1, 1.0) * total))
-            if fixed is None:
-                by_rank = torch.tensor(loss_runs(count, rng))
-            else:
-                p, run = fixed
-                by_rank = torch.tensor([rng.random() < p for _ in range(0, count, run)]).repeat_interleave(run)[:count]
-            sent = ranks[i] < count
-            lost_i = torch.zeros(total, dtype=torch.bool)
-            lost_i[sent] = by_rank[ranks[i][sent]]
-            received[i] = sent & ~lost_i
-            lost[i] = lost_i
-        shape = (n, c, h, w)
-        return conceal(latent, received.view(shape), lost.view(shape))
+        if fixed is None:
+            counts = [max(1, math.floor(sample_keep_fraction(rng) * c * h * w)) for _ in range(n)]
+            mask = keep_mask(keys, torch.tensor(counts))
+        else:
+            mask = torch.ones_like(latent, dtype=torch.bool)  # the whole frame is sent
+        latent, mask = with_packet_loss(latent, keys, mask, loss_share, rng, fixed)
+        return torch.where(mask, latent, torch.zeros_like(latent))
 
 
 def main():

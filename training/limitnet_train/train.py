@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from .data import DevicePhotoSet, PhotoSet
+from .holes import with_packet_loss
 from .model import CHANNELS, IMAGENET_MEAN, IMAGENET_STD, LimitNet, keep_mask, pool_saliency, priority_keys
 
 
@@ -50,8 +51,12 @@ def psnr(a, b):
     return (10 * torch.log10(1 / mse)).mean().item()
 
 
-def forward(model, images, phase, keep=None, rng=random, amp=False):
+def forward(model, images, phase, keep=None, rng=random, amp=False, hole_share=0.0):
     """Reconstruction (and predicted saliency) with the bitstream's dropping applied.
+
+    `hole_share`: in phases 2-3, that share of the batch also loses packets on the way
+    (runs of ranks, concealed as the receiver does: `holes.with_packet_loss`), so the decoder
+    learns the holes of lossy links (issue 13) besides tail cuts.
 
     `amp`: run the decoder in bfloat16 (CUDA); the encoder, quantization and saliency stay in
     float32, since 64 levels need more precision than bfloat16's 8 bits of mantissa."""
@@ -75,6 +80,8 @@ def forward(model, images, phase, keep=None, rng=random, amp=False):
         fracs = [keep if keep is not None else sample_keep_fraction(rng) for _ in range(n)]
         counts = torch.tensor([max(1, math.floor(f * c * h * w)) for f in fracs], device=dev)
         mask = keep_mask(keys, counts)
+        if hole_share > 0 and keep is None:
+            latent, mask = with_packet_loss(latent, keys, mask, hole_share, rng)
     latent = torch.where(mask, latent, torch.zeros_like(latent))
     with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp):
         rec = model.decoder(latent)
@@ -136,6 +143,9 @@ def main():
     ap.add_argument("--ckpt-every", type=float, default=180, help="seconds between checkpoints")
     ap.add_argument("--log-every", type=int, default=20)
     ap.add_argument("--init", default=None, help="checkpoint to take encoder + saliency branch from")
+    ap.add_argument("--hole-share", type=float, default=0.0,
+                    help="share of each phase 2-3 batch that also loses packets (runs of ranks, concealed as "
+                         "the receiver does; issue 13). 0 = the shipped bundles' recipe")
     ap.add_argument("--reopen-phase", type=int, default=0,
                     help="resume a finished run at this phase (give it a larger --minutes budget)")
     args = ap.parse_args()
@@ -232,7 +242,7 @@ def main():
             model.train()
             images, sal_label = phase_set.sample(batch, crop, crop_source)
             images = images.contiguous(memory_format=torch.channels_last)
-            rec, sal = forward(model, images, phase, rng=rng, amp=amp)
+            rec, sal = forward(model, images, phase, rng=rng, amp=amp, hole_share=args.hole_share)
             mse = F.mse_loss(rec, images)
             loss = mse
             msg = f"mse {mse.item():.5f}"
