@@ -572,6 +572,18 @@ impl RowEncoder {
     }
 }
 
+/// Appends `static NAME: [TY; N] = [...];` of `values` to generated weight source, 8 a line.
+#[cfg(feature = "onnx")]
+fn write_array<T: core::fmt::Debug>(out: &mut String, name: &str, ty: &str, values: &[T]) {
+    use core::fmt::Write;
+    let _ = writeln!(out, "static {name}: [{ty}; {}] = [", values.len());
+    for chunk in values.chunks(8) {
+        let line: Vec<String> = chunk.iter().map(|v| format!("{v:?}")).collect();
+        let _ = writeln!(out, "    {},", line.join(", "));
+    }
+    out.push_str("];\n\n");
+}
+
 /// The Rust source of [`lite_weights`] (`int8`: of [`lite_weights_int8`]) from a bundle's
 /// `encoder.onnx` (its float initializers, by name): how those files are made, and how a test
 /// checks they still match the bundle. int8 weights are symmetric per output channel:
@@ -592,14 +604,6 @@ pub fn lite_weights_source(encoder_onnx: &[u8], int8: bool) -> Option<String> {
          //! sender` (the test fails when {file} no longer matches the bundle). Do not edit.\n\n\
          use super::{{Conv, LiteNetwork, Weights}};\n\n"
     );
-    fn array<T: core::fmt::Debug>(out: &mut String, name: &str, ty: &str, values: &[T]) {
-        let _ = writeln!(out, "static {name}: [{ty}; {}] = [", values.len());
-        for chunk in values.chunks(8) {
-            let line: Vec<String> = chunk.iter().map(|v| format!("{v:?}")).collect();
-            let _ = writeln!(out, "    {},", line.join(", "));
-        }
-        out.push_str("];\n\n");
-    }
     let mut convs = String::new();
     for (field, prefix) in [
         ("conv1", "encoder.conv1"),
@@ -631,16 +635,16 @@ pub fn lite_weights_source(encoder_onnx: &[u8], int8: bool) -> Option<String> {
                         .map(|w| libm::roundf(w / scale).clamp(-127.0, 127.0) as i8),
                 );
             }
-            array(&mut out, &format!("{upper}_WEIGHT"), "i8", &values);
-            array(&mut out, &format!("{upper}_SCALE"), "f32", &scales);
+            write_array(&mut out, &format!("{upper}_WEIGHT"), "i8", &values);
+            write_array(&mut out, &format!("{upper}_SCALE"), "f32", &scales);
             format!(
                 "Weights::Int8 {{\n            values: &{upper}_WEIGHT,\n            scales: &{upper}_SCALE,\n        }}"
             )
         } else {
-            array(&mut out, &format!("{upper}_WEIGHT"), "f32", &weight.values);
+            write_array(&mut out, &format!("{upper}_WEIGHT"), "f32", &weight.values);
             format!("Weights::F32(&{upper}_WEIGHT)")
         };
-        array(&mut out, &format!("{upper}_BIAS"), "f32", &bias.values);
+        write_array(&mut out, &format!("{upper}_BIAS"), "f32", &bias.values);
         let _ = writeln!(
             convs,
             "    {field}: Conv {{\n        out_channels: {o},\n        in_channels: {i},\n        kernel: {k},\n        weight: {weights},\n        bias: &{upper}_BIAS,\n    }},"
@@ -691,14 +695,6 @@ pub fn fixed_weights_source(
          //! file no longer matches the bundle). Do not edit.\n\n\
          use super::fixed::{FixedConv, FixedNetwork, Requant};\n\n",
     );
-    fn array<T: core::fmt::Debug>(out: &mut String, name: &str, ty: &str, values: &[T]) {
-        let _ = writeln!(out, "static {name}: [{ty}; {}] = [", values.len());
-        for chunk in values.chunks(8) {
-            let line: Vec<String> = chunk.iter().map(|v| format!("{v:?}")).collect();
-            let _ = writeln!(out, "    {},", line.join(", "));
-        }
-        out.push_str("];\n\n");
-    }
     fn requants(out: &mut String, name: &str, values: &[Requant]) {
         let _ = writeln!(out, "static {name}: [Requant; {}] = [", values.len());
         for r in values {
@@ -775,8 +771,8 @@ pub fn fixed_weights_source(
             }
         }
         let upper = field.to_uppercase();
-        array(&mut out, &format!("{upper}_WEIGHT"), "i8", &values);
-        array(&mut out, &format!("{upper}_BIAS"), "i32", &biases);
+        write_array(&mut out, &format!("{upper}_WEIGHT"), "i8", &values);
+        write_array(&mut out, &format!("{upper}_BIAS"), "i32", &biases);
         requants(&mut out, &format!("{upper}_REQUANT"), &to_next);
         let _ = writeln!(
             convs,
@@ -790,7 +786,7 @@ pub fn fixed_weights_source(
             libm::round(65535.0 / (1.0 + libm::exp(-x))) as u16
         })
         .collect();
-    array(&mut out, "SIGMOID", "u16", &sigmoid);
+    write_array(&mut out, "SIGMOID", "u16", &sigmoid);
     let _ = write!(
         out,
         "/// limitnet-lite's encoder network in fixed point.\npub static LITE: FixedNetwork = FixedNetwork {{\n{convs}    levels: &LEVELS,\n    sigmoid: &SIGMOID,\n}};\n"
@@ -809,17 +805,23 @@ mod tests {
         for (int8, file) in [(false, "lite_weights.rs"), (true, "lite_weights_int8.rs")] {
             let source =
                 lite_weights_source(&bundle.encoder_onnx, int8).expect("a limitnet-lite graph");
-            let path = format!("{}/src/sender/{file}", env!("CARGO_MANIFEST_DIR"));
-            if std::env::var_os("LIMITNET_WRITE_SENDER_WEIGHTS").is_some() {
-                std::fs::write(&path, &source).unwrap();
-            }
-            let committed = std::fs::read_to_string(&path).unwrap_or_default();
-            assert!(
-                committed == source,
-                "src/sender/{file} does not match models/limitnet-lite: regenerate it with \
-                 LIMITNET_WRITE_SENDER_WEIGHTS=1 cargo test -p limitnet sender"
-            );
+            check_generated(file, &source);
         }
+    }
+
+    /// `src/sender/FILE` must be `source` (with LIMITNET_WRITE_SENDER_WEIGHTS set, it is
+    /// written first).
+    fn check_generated(file: &str, source: &str) {
+        let path = format!("{}/src/sender/{file}", env!("CARGO_MANIFEST_DIR"));
+        if std::env::var_os("LIMITNET_WRITE_SENDER_WEIGHTS").is_some() {
+            std::fs::write(&path, source).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == source,
+            "src/sender/{file} does not match models/limitnet-lite: regenerate it with \
+             LIMITNET_WRITE_SENDER_WEIGHTS=1 cargo test -p limitnet sender"
+        );
     }
 
     #[test]
@@ -842,18 +844,6 @@ mod tests {
         let source =
             fixed_weights_source(&bundle.encoder_onnx, bundle.tables.quantizer(), calibration)
                 .expect("a limitnet-lite graph and its calibration");
-        let path = format!(
-            "{}/src/sender/lite_weights_fixed.rs",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        if std::env::var_os("LIMITNET_WRITE_SENDER_WEIGHTS").is_some() {
-            std::fs::write(&path, &source).unwrap();
-        }
-        let committed = std::fs::read_to_string(&path).unwrap_or_default();
-        assert!(
-            committed == source,
-            "src/sender/lite_weights_fixed.rs does not match models/limitnet-lite: regenerate it \
-             with LIMITNET_WRITE_SENDER_WEIGHTS=1 cargo test -p limitnet sender"
-        );
+        check_generated("lite_weights_fixed.rs", &source);
     }
 }
