@@ -37,12 +37,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let mut engine = limitnet::Engine::OnnxRuntime;
     if let Some(i) = args.iter().position(|a| a.starts_with("--engine=")) {
-        engine = match &args.remove(i)["--engine=".len()..] {
-            "onnx-runtime" => limitnet::Engine::OnnxRuntime,
-            "rust" => limitnet::Engine::Rust,
-            "rust-int8" => limitnet::Engine::RustInt8,
-            other => return Err(format!("unknown engine {other}").into()),
-        };
+        engine = args.remove(i)["--engine=".len()..].parse()?;
     }
     let [input, output, rest @ ..] = &args[..] else {
         return Err("usage: eval_frames IN_DIR OUT_DIR [MODEL_DIR] BUDGETS".into());

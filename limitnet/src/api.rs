@@ -276,6 +276,34 @@ pub enum Engine {
     RustInt8,
 }
 
+impl Engine {
+    /// Every engine, in the order the element's `engine` property lists them.
+    pub const ALL: [Engine; 3] = [Engine::OnnxRuntime, Engine::Rust, Engine::RustInt8];
+
+    /// The engine's name, as `limitnetenc engine=NAME` and the examples' `--engine=NAME` take it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::OnnxRuntime => "onnx-runtime",
+            Engine::Rust => "rust",
+            Engine::RustInt8 => "rust-int8",
+        }
+    }
+}
+
+impl core::str::FromStr for Engine {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Engine::ALL
+            .into_iter()
+            .find(|e| e.name() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Engine::ALL.iter().map(|e| e.name()).collect();
+                format!("unknown engine {s:?} (one of {})", names.join(", "))
+            })
+    }
+}
+
 enum EncoderNetwork {
     Onnx(Box<EncoderSession>),
     /// Which Rust encoder, and its row encoder for the last frame size.

@@ -54,3 +54,20 @@ pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
         LimitNetEnc::static_type(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The property's nicks are the API's engine names (the examples parse the same names).
+    #[test]
+    fn engine_nicks_are_api_names() {
+        let class = glib::EnumClass::with_type(EncoderEngine::static_type()).unwrap();
+        for value in class.values() {
+            let engine: EncoderEngine = unsafe { glib::translate::from_glib(value.value()) };
+            assert_eq!(value.nick(), limitnet::Engine::from(engine).name());
+            assert_eq!(value.nick().parse::<limitnet::Engine>(), Ok(engine.into()));
+        }
+        assert_eq!(class.values().len(), limitnet::Engine::ALL.len());
+    }
+}
