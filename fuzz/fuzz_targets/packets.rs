@@ -51,7 +51,7 @@ fuzz_target!(|input: &[u8]| {
         return;
     };
     // Distinct indices, in priority order.
-    let order = priority_order(&saliency, tables.channels(), h, w);
+    let order = priority_order(&saliency, tables.priority_rule(), h, w);
     let mut rank = vec![usize::MAX; total];
     for (r, &i) in order.iter().enumerate() {
         rank[i as usize] = r;

@@ -74,7 +74,14 @@ fn stages(c: &mut Criterion) {
         b.iter(|| SaliencyMap::pool(black_box(&f.saliency), lh, lw))
     });
     g.bench_function("priority-order", |b| {
-        b.iter(|| codec::priority_order(black_box(&map), channels, lh, lw))
+        b.iter(|| {
+            codec::priority_order(
+                black_box(&map),
+                codec::PriorityRule::paper(channels),
+                lh,
+                lw,
+            )
+        })
     });
     g.bench_function("quantize", |b| {
         let mut out = Vec::new();

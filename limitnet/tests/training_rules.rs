@@ -46,7 +46,7 @@ fn rust_order_and_contexts_match_the_training_pipeline() {
             .chunks_exact(2)
             .map(|b| u32::from(u16::from_le_bytes([b[0], b[1]])))
             .collect();
-        let order = priority_order(&saliency, channels, h, w);
+        let order = priority_order(&saliency, bundle.tables.priority_rule(), h, w);
         assert_eq!(order.len(), channels * h * w, "{name}");
         let first_difference = order.iter().zip(&python_order).position(|(a, b)| a != b);
         assert_eq!(

@@ -16,7 +16,7 @@ import os
 import torch
 
 from .data import PhotoSet
-from .model import CHANNELS, LEVELS, SALIENCY_GRID, LimitNet, cell_matrix, pool_saliency
+from .model import CHANNELS, LEVELS, SALIENCY_GRID, SALIENCY_WEIGHT, LimitNet, cell_matrix, pool_saliency
 
 MAX_CODE_LENGTH = 15
 
@@ -125,7 +125,7 @@ def main():
 
     ck = torch.load(args.ckpt, map_location="cpu")
     state = ck.get("state", {})
-    model = LimitNet(state.get("arch", "paper"), state.get("encoder", "paper"))
+    model = LimitNet(state.get("arch", "paper"), state.get("encoder", "paper"), state.get("saliency_weight", SALIENCY_WEIGHT))
     model.load_state_dict(ck["model"])
     model.eval()
     os.makedirs(args.out, exist_ok=True)
@@ -177,6 +177,8 @@ def main():
         "context_edges": CONTEXT_EDGES,
         "code_lengths": lengths,
     }
+    if model.saliency_weight != SALIENCY_WEIGHT:
+        codec["saliency_weight"] = model.saliency_weight
     with open(os.path.join(args.out, "codec.json"), "w") as f:
         json.dump(codec, f, indent=1)
     print(f"exported to {args.out}; tables from {len(images)} training crops; "

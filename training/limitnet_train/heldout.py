@@ -122,6 +122,9 @@ def main():
     ap.add_argument("--model", action="append", default=[],
                     help="NAME=DIR of a bundle to evaluate (repeatable; default: the embedded model)")
     ap.add_argument("--budgets", default=",".join(map(str, BUDGETS)))
+    ap.add_argument("--reuse", default=None,
+                    help="results.csv of an earlier run: its classical and thumbnail rows are taken as they are "
+                         "(same photos, same budgets), only the LimitNet bundles are run again")
     args = ap.parse_args()
     torch.set_num_threads(2)
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -158,15 +161,24 @@ def main():
     }
     refs = {k: top5(m, n, originals)[:, 0] for k, (m, n) in classifiers.items()}
     codecs = list(lim_dirs) + CLASSICAL + ["best full-size", "thumbnail webp", "thumbnail jpeg"]
+    reused = {}
+    if args.reuse:
+        with open(args.reuse) as f:
+            for r in csv.DictReader(f):
+                if r["codec"] not in lim_dirs and int(r["budget"]) in budgets:
+                    reused[(int(r["budget"]), r["codec"])] = {
+                        k: (r[k] if k == "codec" else int(r[k]) if k in ("budget", "no_frame") else float(r[k]))
+                        for k in r}
+    computed = [c for c in codecs if c in lim_dirs or (budgets[0], c) not in reused]
     rows = []
     for budget in budgets:
-        recs = {c: [] for c in codecs}
-        used = {c: [] for c in codecs}
-        fails = {c: 0 for c in codecs}
+        recs = {c: [] for c in computed}
+        used = {c: [] for c in computed}
+        fails = {c: 0 for c in computed}
         for n, o in zip(names, originals):
             img = Image.fromarray(o)
             full = []
-            for codec in codecs:
+            for codec in computed:
                 if codec in lim_dirs:
                     rec = np.asarray(Image.open(os.path.join(lim_dirs[codec], str(budget), n)).convert("RGB"))
                     nbytes = min(budget, full_bytes[codec][n])
@@ -183,6 +195,9 @@ def main():
                 recs[codec].append(rec)
                 used[codec].append(nbytes)
         for codec in codecs:
+            if codec not in computed:
+                rows.append(reused[(budget, codec)])
+                continue
             row = {"budget": budget, "codec": codec, "mean_bytes": round(float(np.mean(used[codec])), 1),
                    "psnr_db": round(float(np.mean([psnr(o, r) for o, r in zip(originals, recs[codec])])), 2),
                    "no_frame": fails[codec]}

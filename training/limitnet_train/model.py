@@ -18,6 +18,9 @@ CHANNELS = 12
 LEVELS = 64
 SALIENCY_GRID = 8
 SALIENCY_MAX = 31  # 5 bits
+# The paper's priority sal + (C - c)/5, i.e. 5*s + 31*(C - c) with 5-bit s; a bundle may weigh
+# saliency less (codec.json `saliency_weight`, docs/bitstream.md).
+SALIENCY_WEIGHT = 5
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -144,8 +147,9 @@ ENCODERS = {"paper": (Encoder, SaliencyBranch), "lite": (LiteEncoder, LiteSalien
 
 
 class LimitNet(nn.Module):
-    def __init__(self, decoder="paper", encoder="paper"):
+    def __init__(self, decoder="paper", encoder="paper", saliency_weight=SALIENCY_WEIGHT):
         super().__init__()
+        self.saliency_weight = saliency_weight  # the priority order's, exported to codec.json
         encoder_cls, saliency_cls = ENCODERS[encoder]
         self.encoder = encoder_cls()
         self.saliency = saliency_cls()
@@ -193,11 +197,11 @@ def pool_saliency(sal):
     return torch.round(pooled.clamp(0, 1) * SALIENCY_MAX).long()
 
 
-def priority_keys(sal_q, h, w, channels=CHANNELS):
+def priority_keys(sal_q, h, w, channels=CHANNELS, saliency_weight=SALIENCY_WEIGHT):
     """Unique integer priority key per latent value [N,C,h,w]; larger is sent first.
 
-    key = (5*s + 31*(C - c)) * (C*h*w) + (C*h*w - 1 - (c*h*w + y*w + x)),
-    i.e. paper priority sal + (C-c)/5 scaled by 155, ties broken by channel, row, column.
+    key = (k*s + 31*(C - c)) * (C*h*w) + (C*h*w - 1 - (c*h*w + y*w + x)), k the saliency weight:
+    with k = 5 the paper priority sal + (C-c)/5 scaled by 155; ties broken by channel, row, column.
     """
     n = sal_q.shape[0]
     dev = sal_q.device
@@ -205,7 +209,7 @@ def priority_keys(sal_q, h, w, channels=CHANNELS):
     _, cx = cell_matrix(w, device=dev)
     s = sal_q[:, cy][:, :, cx]  # [N,h,w]
     c = torch.arange(channels, device=dev).view(1, channels, 1, 1)
-    prio = 5 * s.unsqueeze(1) + 31 * (channels - c)
+    prio = saliency_weight * s.unsqueeze(1) + 31 * (channels - c)
     total = channels * h * w
     linear = torch.arange(total, device=dev).view(1, channels, h, w)
     return prio.long() * total + (total - 1 - linear)

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 
 from .data import PhotoSet
 from .holes import with_packet_loss
-from .model import CHANNELS, LimitNet, keep_mask, pool_saliency, priority_keys
+from .model import CHANNELS, SALIENCY_WEIGHT, LimitNet, keep_mask, pool_saliency, priority_keys
 from .train import imagenet_norm, load_teacher, log, psnr, sample_keep_fraction, save
 
 
@@ -43,7 +43,9 @@ def load_bundle(bundle_dir):
     import onnx
     from onnx import numpy_helper
 
-    model = LimitNet("fast", "lite")
+    with open(os.path.join(bundle_dir, "codec.json")) as f:
+        codec = json.load(f)
+    model = LimitNet("fast", "lite", codec.get("saliency_weight", SALIENCY_WEIGHT))
     state = model.state_dict()
     for graph, prefix in (("encoder.onnx", ""), ("decoder.onnx", "decoder.")):
         for init in onnx.load(os.path.join(bundle_dir, graph)).graph.initializer:
@@ -51,8 +53,6 @@ def load_bundle(bundle_dir):
             if name not in state:
                 raise SystemExit(f"{graph}: initializer {init.name} is not a parameter of LimitNet(fast, lite)")
             state[name] = torch.from_numpy(numpy_helper.to_array(init).copy())
-    with open(os.path.join(bundle_dir, "codec.json")) as f:
-        codec = json.load(f)
     state["latent_max"] = torch.tensor(codec["latent_max"])
     state["latent_max_initialized"] = torch.tensor(True)
     model.load_state_dict(state)
@@ -66,7 +66,7 @@ def damaged_latent(model, images, rng, loss_share=0.5, fixed=None):
     with torch.no_grad():
         latent = model.quantize(model.encoder(images))
         n, c, h, w = latent.shape
-        keys = priority_keys(pool_saliency(model.saliency(latent)), h, w)
+        keys = priority_keys(pool_saliency(model.saliency(latent)), h, w, saliency_weight=model.saliency_weight)
         if fixed is None:
             counts = [max(1, math.floor(sample_keep_fraction(rng) * c * h * w)) for _ in range(n)]
             mask = keep_mask(keys, torch.tensor(counts))
@@ -194,7 +194,7 @@ def evaluate(model, val_imgs, fh):
             if "keep" in kw:
                 latent = model.quantize(model.encoder(imgs))
                 n, c, h, w = latent.shape
-                keys = priority_keys(pool_saliency(model.saliency(latent)), h, w)
+                keys = priority_keys(pool_saliency(model.saliency(latent)), h, w, saliency_weight=model.saliency_weight)
                 count = torch.full((n,), max(1, math.floor(kw["keep"] * c * h * w)))
                 latent = torch.where(keep_mask(keys, count), latent, torch.zeros_like(latent))
             else:

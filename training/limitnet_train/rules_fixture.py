@@ -42,7 +42,7 @@ def case(model, image):
     q = torch.round(torch.clamp(latent / scale, 0, 1) * (LEVELS - 1)).long()
     sal = pool_saliency(model.saliency(latent))  # [1, 8, 8]
     assert c * h * w < 65536, "the fixture stores ranks as u16"
-    order = torch.argsort(priority_keys(sal, h, w).view(-1), descending=True)
+    order = torch.argsort(priority_keys(sal, h, w, saliency_weight=model.saliency_weight).view(-1), descending=True)
     _, cy = cell_matrix(h)
     _, cx = cell_matrix(w)
     contexts = value_contexts(q, sal[:, cy][:, :, cx])

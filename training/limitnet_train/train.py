@@ -76,7 +76,7 @@ def forward(model, images, phase, keep=None, rng=random, amp=False, hole_share=0
         mask = ch < torch.tensor(kept_ch, device=dev).view(n, 1, 1, 1)
     else:
         sal = model.saliency(latent)
-        keys = priority_keys(pool_saliency(sal.detach()), h, w)
+        keys = priority_keys(pool_saliency(sal.detach()), h, w, saliency_weight=model.saliency_weight)
         fracs = [keep if keep is not None else sample_keep_fraction(rng) for _ in range(n)]
         counts = torch.tensor([max(1, math.floor(f * c * h * w)) for f in fracs], device=dev)
         mask = keep_mask(keys, counts)
@@ -143,6 +143,8 @@ def main():
     ap.add_argument("--ckpt-every", type=float, default=180, help="seconds between checkpoints")
     ap.add_argument("--log-every", type=int, default=20)
     ap.add_argument("--init", default=None, help="checkpoint to take encoder + saliency branch from")
+    ap.add_argument("--saliency-weight", type=int, default=5,
+                    help="the priority order's saliency weight k in k*s + 31*(C-c) (5: the paper's; 3: limitnet-lite's)")
     ap.add_argument("--hole-share", type=float, default=0.0,
                     help="share of each phase 2-3 batch that also loses packets (runs of ranks, concealed as "
                          "the receiver does; issue 13). 0 = the shipped bundles' recipe")
@@ -161,8 +163,8 @@ def main():
     amp = device.type == "cuda"
     if amp:
         torch.backends.cudnn.benchmark = True
-    model = LimitNet(args.arch, args.encoder).to(device, memory_format=torch.channels_last)
-    state = {"phase": 1, "phase_seconds": 0.0, "step": 0, "total_seconds": 0.0, "images": 0, "arch": args.arch,
+    model = LimitNet(args.arch, args.encoder, args.saliency_weight).to(device, memory_format=torch.channels_last)
+    state = {"phase": 1, "phase_seconds": 0.0, "step": 0, "total_seconds": 0.0, "images": 0, "saliency_weight": args.saliency_weight, "arch": args.arch,
              "encoder": args.encoder}
     opt_state = None
     pretrained = set()

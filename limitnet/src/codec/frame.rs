@@ -185,7 +185,8 @@ impl FrameEncoder {
         let mut bits = write_frame_header(tables, params, saliency, count, buffer);
         let plane = h * w;
         self.scratch.fill_neighbours(saliency, h, w);
-        self.scratch.fill_runs(saliency, channels, h, w);
+        self.scratch
+            .fill_runs(saliency, tables.priority_rule(), h, w);
         let before = &self.scratch.neighbours;
         // Run by run (one channel each): the channel's levels and codes are looked up once per
         // run, not once per value.
@@ -336,7 +337,7 @@ pub fn decode_frame(
     };
     frame.saliency = Some(saliency);
     let wanted = frame.declared.min(max_values);
-    let order = priority_order(&saliency, channels, h, w);
+    let order = priority_order(&saliency, tables.priority_rule(), h, w);
     let plane = h * w;
     let channel_of = ChannelOf::new(plane);
     let before = neighbours_sent_before(&saliency, h, w);

@@ -25,7 +25,7 @@ pub use frame::{
     DecodedFrame, FrameEncoder, FrameStatus, StreamParams, decode_frame, encode_frame,
     header_bytes, value_contexts, values_for_percentage,
 };
-pub use order::{priority, priority_order};
+pub use order::{PriorityRule, priority_order};
 pub use saliency::SaliencyMap;
 pub use tables::CodecTables;
 

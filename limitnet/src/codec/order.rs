@@ -5,13 +5,40 @@ use crate::codec::prelude::*;
 
 use super::saliency::{GRID, MAX as SALIENCY_MAX, SaliencyMap};
 
-/// Integer priority of the value at channel `c` of `channels` in a cell of saliency `s` (0..=31).
-///
-/// The paper's priority is `sal + (C - c) / 5` with `sal` in 0..1; with `sal = s / 31` and both
-/// sides scaled by 155 this is `5 s + 31 (C - c)`, exact in integers on every machine.
-#[inline]
-pub const fn priority(s: u8, c: usize, channels: usize) -> u32 {
-    5 * s as u32 + 31 * (channels - c) as u32
+/// What orders a frame's values: its channel count and how much a cell's saliency weighs
+/// against a channel step (the bundle's `saliency_weight`, docs/bitstream.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PriorityRule {
+    pub channels: usize,
+    /// 1..=[`PriorityRule::MAX_SALIENCY_WEIGHT`]; the paper's rule is
+    /// [`PriorityRule::PAPER_SALIENCY_WEIGHT`].
+    pub saliency_weight: u32,
+}
+
+impl PriorityRule {
+    /// The paper's `sal + (C - c) / 5`: a fully salient cell is worth five channel steps.
+    pub const PAPER_SALIENCY_WEIGHT: u32 = 5;
+    /// Above this a saliency step would outweigh a channel step (31).
+    pub const MAX_SALIENCY_WEIGHT: u32 = 31;
+
+    /// The paper's rule for `channels` channels.
+    pub const fn paper(channels: usize) -> Self {
+        Self {
+            channels,
+            saliency_weight: Self::PAPER_SALIENCY_WEIGHT,
+        }
+    }
+
+    /// Integer priority of the value at channel `c` in a cell of saliency `s` (0..=31).
+    ///
+    /// The paper's priority is `sal + (C - c) / 5` with `sal` in 0..1; with `sal = s / 31` and
+    /// both sides scaled by 155 this is `5 s + 31 (C - c)`, exact in integers on every machine.
+    /// A bundle may weigh saliency less (`k s + 31 (C - c)`, `k` its `saliency_weight`): the
+    /// same order within a channel, so the same known neighbours, with fewer channels jumped.
+    #[inline]
+    pub const fn priority(self, s: u8, c: usize) -> u32 {
+        self.saliency_weight * s as u32 + 31 * (self.channels - c) as u32
+    }
 }
 
 /// The channel of a latent index, `index / plane`, without a hardware division per value:
@@ -68,9 +95,9 @@ fn cell_bounds(n: usize) -> [usize; GRID + 1] {
 /// saliency once (ascending within a group), the (channel, saliency) pairs are sorted by
 /// priority, then channel, and each pair appends its group offset by its channel's plane:
 /// O(C h w) sequential writes.
-pub fn priority_order(saliency: &SaliencyMap, channels: usize, h: usize, w: usize) -> Vec<u32> {
+pub fn priority_order(saliency: &SaliencyMap, rule: PriorityRule, h: usize, w: usize) -> Vec<u32> {
     let mut scratch = OrderScratch::default();
-    scratch.fill_order(saliency, channels, h, w);
+    scratch.fill_order(saliency, rule, h, w);
     scratch.order
 }
 
@@ -104,14 +131,14 @@ impl Default for OrderScratch {
 }
 
 impl OrderScratch {
-    /// Sets [`Self::order`] to [`priority_order`]`(saliency, channels, h, w)`: the
+    /// Sets [`Self::order`] to [`priority_order`]`(saliency, rule, h, w)`: the
     /// [`Self::runs`] of [`Self::fill_runs`], each position offset by its channel's plane.
-    pub fn fill_order(&mut self, saliency: &SaliencyMap, channels: usize, h: usize, w: usize) {
-        self.fill_runs(saliency, channels, h, w);
+    pub fn fill_order(&mut self, saliency: &SaliencyMap, rule: PriorityRule, h: usize, w: usize) {
+        self.fill_runs(saliency, rule, h, w);
         let plane = h * w;
         let mut order = core::mem::take(&mut self.order);
         order.clear();
-        order.reserve(channels * plane);
+        order.reserve(rule.channels * plane);
         for (c, positions) in self.runs() {
             let base = (c * plane) as u32;
             order.extend(positions.iter().map(|&p| base + p));
@@ -120,7 +147,7 @@ impl OrderScratch {
     }
 
     /// Computes the priority order as runs (see [`Self::runs`]) without writing it out.
-    pub fn fill_runs(&mut self, saliency: &SaliencyMap, channels: usize, h: usize, w: usize) {
+    pub fn fill_runs(&mut self, saliency: &SaliencyMap, rule: PriorityRule, h: usize, w: usize) {
         let plane = h * w;
         let (rows, cols) = (cell_bounds(h), cell_bounds(w));
         // Counting sort of the positions by saliency value.
@@ -154,10 +181,8 @@ impl OrderScratch {
         let pairs = &mut self.pairs;
         pairs.clear();
         pairs.extend(
-            (0..channels)
-                .flat_map(|c| {
-                    (0..=SALIENCY_MAX).map(move |s| (priority(s, c, channels), c as u16, s))
-                })
+            (0..rule.channels)
+                .flat_map(|c| (0..=SALIENCY_MAX).map(move |s| (rule.priority(s, c), c as u16, s)))
                 .filter(|&(_, _, s)| group_start[usize::from(s) + 1] > group_start[usize::from(s)]),
         );
         pairs.sort_unstable_by_key(|&(p, c, _)| (core::cmp::Reverse(p), c));
@@ -223,14 +248,24 @@ mod tests {
     fn channel_bonus_and_saliency() {
         let mut map = SaliencyMap::default();
         map.0[0] = 31; // top-left cell fully salient
-        let order = priority_order(&map, 12, 16, 16);
+        let order = priority_order(&map, PriorityRule::paper(12), 16, 16);
         assert_eq!(order.len(), 12 * 16 * 16);
         // First the salient cell (2x2 latent positions) of channel 0, then that of channel 1: a
         // fully salient value outranks a non-salient one up to five channels lower (as in the paper).
         assert_eq!(&order[..4], &[0, 1, 16, 17]);
         assert_eq!(&order[4..8], &[256, 257, 272, 273]);
-        assert!(priority(31, 4, 12) > priority(0, 0, 12));
-        assert_eq!(priority(31, 5, 12), priority(0, 0, 12));
+        let paper = PriorityRule::paper(12);
+        assert!(paper.priority(31, 4) > paper.priority(0, 0));
+        assert_eq!(paper.priority(31, 5), paper.priority(0, 0));
+        // Weight 3: a fully salient value outranks a non-salient one three channels lower.
+        let light = PriorityRule {
+            saliency_weight: 3,
+            ..paper
+        };
+        assert!(light.priority(31, 2) > light.priority(0, 0));
+        assert_eq!(light.priority(31, 3), light.priority(0, 0));
+        let order = priority_order(&map, light, 16, 16);
+        assert_eq!(&order[4..8], &[256, 257, 272, 273]);
         let mut sorted = order.clone();
         sorted.sort_unstable();
         assert!(sorted.iter().enumerate().all(|(i, &v)| i as u32 == v));
@@ -266,14 +301,20 @@ mod tests {
             (65, 9, 3),
             (12, 60, 80),
         ] {
-            let order = priority_order(&map, ch, h, w);
-            let mut reference: Vec<u32> = (0..(ch * h * w) as u32).collect();
-            reference.sort_by_key(|&i| {
-                let i = i as usize;
-                let (c, y, x) = (i / (h * w), (i / w) % h, i % w);
-                (core::cmp::Reverse(priority(map.at(y, h, x, w), c, ch)), i)
-            });
-            assert_eq!(order, reference, "{ch}x{h}x{w}");
+            for saliency_weight in [1, 3, 5, 31] {
+                let rule = PriorityRule {
+                    channels: ch,
+                    saliency_weight,
+                };
+                let order = priority_order(&map, rule, h, w);
+                let mut reference: Vec<u32> = (0..(ch * h * w) as u32).collect();
+                reference.sort_by_key(|&i| {
+                    let i = i as usize;
+                    let (c, y, x) = (i / (h * w), (i / w) % h, i % w);
+                    (core::cmp::Reverse(rule.priority(map.at(y, h, x, w), c)), i)
+                });
+                assert_eq!(order, reference, "{ch}x{h}x{w} weight {saliency_weight}");
+            }
         }
     }
 
@@ -283,8 +324,19 @@ mod tests {
         for (i, c) in map.0.iter_mut().enumerate() {
             *c = ((i * 11) % 5 * 7) as u8;
         }
-        for (ch, h, w) in [(12, 28, 28), (3, 5, 9), (2, 1, 1), (2, 9, 3), (1, 60, 80)] {
-            let order = priority_order(&map, ch, h, w);
+        for (ch, h, w, weight) in [
+            (12, 28, 28, 5),
+            (12, 28, 28, 1),
+            (3, 5, 9, 31),
+            (2, 1, 1, 5),
+            (2, 9, 3, 3),
+            (1, 60, 80, 5),
+        ] {
+            let rule = PriorityRule {
+                channels: ch,
+                saliency_weight: weight,
+            };
+            let order = priority_order(&map, rule, h, w);
             let mut rank = vec![0usize; order.len()];
             for (r, &i) in order.iter().enumerate() {
                 rank[i as usize] = r;

@@ -196,7 +196,7 @@ pub fn packetize(
             needed,
         });
     }
-    let order = priority_order(saliency, tables.channels(), h, w);
+    let order = priority_order(saliency, tables.priority_rule(), h, w);
     let order = &order[..count];
     let stride = options.interleave.max(1);
     let frame_bits = (options.frame_number as u8 & FRAME_MASK) << FRAME_SHIFT;
@@ -441,7 +441,7 @@ pub fn decode_packets<'a>(
     };
     frame.saliency = Some(saliency);
     frame.declared = count;
-    let order = priority_order(&saliency, channels, h, w);
+    let order = priority_order(&saliency, tables.priority_rule(), h, w);
     let usable = count.min(max_values);
     let channel_of = ChannelOf::new(h * w);
     let mut contexts = PacketContexts::new(total, h * w, w);

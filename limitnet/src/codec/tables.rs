@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::huffman::HuffmanCode;
 use super::quant::Quantizer;
-use super::{CodecError, saliency};
+use super::{CodecError, PriorityRule, saliency};
 
 /// Downsampling factor of the encoder: a W x H frame gives a ceil(W/8) x ceil(H/8) latent grid.
 pub const DOWNSAMPLE: u32 = 8;
@@ -27,6 +27,9 @@ struct CodecJson {
     /// Version 2 only.
     #[serde(default)]
     context_edges: Option<Vec<u8>>,
+    /// The priority order's saliency weight (docs/bitstream.md); absent: the paper's 5.
+    #[serde(default)]
+    saliency_weight: Option<u32>,
     code_lengths: CodeLengths,
 }
 
@@ -54,6 +57,7 @@ pub struct CodecTables {
     quantizer: Quantizer,
     /// `codes[channel * contexts + context]`.
     codes: Vec<HuffmanCode>,
+    saliency_weight: u32,
 }
 
 impl CodecTables {
@@ -91,6 +95,15 @@ impl CodecTables {
             return bad(format!(
                 "context_edges {edges:?}: at most {MAX_CONTEXT_EDGES} increasing levels in 1..{}",
                 j.levels
+            ));
+        }
+        let saliency_weight = j
+            .saliency_weight
+            .unwrap_or(PriorityRule::PAPER_SALIENCY_WEIGHT);
+        if !(1..=PriorityRule::MAX_SALIENCY_WEIGHT).contains(&saliency_weight) {
+            return bad(format!(
+                "saliency_weight {saliency_weight}: 1..={} supported",
+                PriorityRule::MAX_SALIENCY_WEIGHT
             ));
         }
         let contexts = if j.version == 1 { 1 } else { edges.len() + 2 };
@@ -157,6 +170,7 @@ impl CodecTables {
             context_of_level,
             quantizer,
             codes,
+            saliency_weight,
         })
     }
 
@@ -188,6 +202,14 @@ impl CodecTables {
 
     pub fn channels(&self) -> usize {
         self.channels
+    }
+
+    /// The rule that orders this bundle's values ([`super::priority_order`]).
+    pub fn priority_rule(&self) -> PriorityRule {
+        PriorityRule {
+            channels: self.channels,
+            saliency_weight: self.saliency_weight,
+        }
     }
 
     pub fn quantizer(&self) -> &Quantizer {
@@ -240,6 +262,27 @@ pub(crate) mod tests {
         }
         let t = CodecTables::from_json(&with_range(3, -1e30, 1e30)).unwrap();
         assert!((0..64).all(|q| t.quantizer().dequantize(3, q).is_finite()));
+    }
+
+    /// `saliency_weight` is optional (the paper's 5 when absent, as in limitnet-paper's tables)
+    /// and limited to 1..=31: 0 would order a channel by index alone, so the known neighbours
+    /// of [`crate::codec::order::neighbours_sent_before`] would not hold.
+    #[test]
+    fn saliency_weight_defaults_to_the_papers() {
+        let t = CodecTables::from_json(EMBEDDED).unwrap();
+        assert_eq!(t.priority_rule(), PriorityRule::paper(12));
+        for (weight, ok) in [(0, false), (1, true), (3, true), (31, true), (32, false)] {
+            let mut j: serde_json::Value = serde_json::from_slice(EMBEDDED).unwrap();
+            j["saliency_weight"] = weight.into();
+            let parsed = CodecTables::from_json(&serde_json::to_vec(&j).unwrap());
+            match parsed {
+                Ok(t) => {
+                    assert!(ok, "weight {weight} accepted");
+                    assert_eq!(t.priority_rule().saliency_weight, weight);
+                }
+                Err(e) => assert!(!ok && e.to_string().contains("saliency_weight"), "{e}"),
+            }
+        }
     }
 
     /// The embedded tables rewritten as version 1: one code per channel (its context 0 code).
