@@ -12,8 +12,8 @@ second layer would add, with the bundle's encoder, saliency branch and decoder f
   to 48 channels and PixelShuffle(4): a residual added to the base reconstruction
   (~150 M MAC, a fifth of the lite decoder).
 
-Layer-2 values are signed and quantized at 64 levels over a per-channel [-max, max] (the
-bitstream's [min_c, max_c] quantizer; ranges tracked during training) and sent after every base value, in the base's priority rule applied to their
+Layer-2 values are signed and quantized at 64 levels over a fixed [-4, 4] (the bitstream's
+[min_c, max_c] quantizer) and sent after every base value, in the base's priority rule applied to their
 own grid: `5*s + 31*(C2 - c)` with `s` the 5-bit saliency of their cell, ties by index. Training
 cuts the layer-2 stream at a random prefix (zero included, so a frame without layer 2 is also
 refined). The loss is MSE plus a rate proxy, `rate_weight` x estimated bits per pixel, the
@@ -61,8 +61,9 @@ class Enhancer(nn.Module):
 
     def forward(self, rgb01):
         x = (rgb01 - self.mean) / self.std
-        # Signed (no ReLU): a ReLU latent under a rate term dies at zero and never comes back.
-        return self.proj(F.relu(self.stem(x)))
+        # Signed output and a leaky stem: with ReLUs the first run's layer collapsed to a
+        # constant (every stem unit dead), carrying nothing.
+        return self.proj(F.leaky_relu(self.stem(x), 0.1))
 
 
 class Refiner(nn.Module):
@@ -84,20 +85,9 @@ class Layer2(nn.Module):
         self.channels = channels
         self.enhancer = Enhancer(channels)
         self.refiner = Refiner(channels)
-        self.register_buffer("latent_max", torch.ones(channels))
-        self.register_buffer("initialized", torch.tensor(False))
-
-    @torch.no_grad()
-    def track_range(self, latent, momentum=0.99):
-        flat = latent.abs().transpose(0, 1).reshape(self.channels, -1)
-        if flat.shape[1] > 200_000:
-            flat = flat[:, torch.randint(0, flat.shape[1], (200_000,))]
-        cur = torch.quantile(flat, 0.999, dim=1).clamp_min(1e-3)
-        if not bool(self.initialized):
-            self.latent_max.copy_(cur)
-            self.initialized.fill_(True)
-        else:
-            self.latent_max.mul_(momentum).add_(cur * (1 - momentum))
+        # A fixed range: the network scales its latent to the step (a tracked range made the
+        # rate proxy scale-free, and the first run's layer shrank to nothing).
+        self.register_buffer("latent_max", torch.full((channels,), 4.0))
 
     def levels(self, latent):
         """Distance from zero in quantization steps (for the rate proxy), levels 0..63 of the
@@ -129,8 +119,6 @@ def layer2_mask(sal_q, shape, counts):
 def run(bundle, layer2, images, fracs, training=False):
     base, sal_q = base_pass(bundle, images)
     latent = layer2.enhancer(images)
-    if training:
-        layer2.track_range(latent.detach())
     cont, q, deq = layer2.levels(latent)
     n = images.shape[0]
     total = latent[0].numel()
@@ -167,12 +155,15 @@ def train(args):
     log(fh, f"start step {step} ({seconds / 60:.1f} min done) channels {args.channels} rate_weight {args.rate_weight}")
     rng = random.Random(step)
     t0, last_save = time.time() - seconds, time.time()
-    psnrs, bpps = [], []
+    psnrs, bpps, gains = [], [], []
     while time.time() - t0 < args.minutes * 60:
         images, _ = photos.sample(args.batch, 224, rng)
         fracs = sample_fracs(args.batch, rng)
-        rec, _, bpp, _, _, _ = run(bundle, layer2, images, fracs, training=True)
+        rec, base, bpp, _, _, _ = run(bundle, layer2, images, fracs, training=True)
         mse = F.mse_loss(rec, images)
+        full = [i for i, f in enumerate(fracs) if f > 0.7]
+        if full:
+            gains.append(psnr(rec[full].detach(), images[full]) - psnr(base[full], images[full]))
         # No rate term until the layer carries something (a rate term from the first step
         # pushes the latent to zero before the reconstruction loss can use it).
         rate_weight = args.rate_weight * min(1.0, max(0.0, (step - 1000) / 1000))
@@ -184,8 +175,9 @@ def train(args):
         psnrs.append(psnr(rec.detach(), images))
         bpps.append(bpp.mean().item())
         if step % 25 == 0:
-            log(fh, f"step {step} psnr {np.mean(psnrs):.2f} proxy-bpp {np.mean(bpps):.3f}")
-            psnrs, bpps = [], []
+            log(fh, f"step {step} psnr {np.mean(psnrs):.2f} proxy-bpp {np.mean(bpps):.3f} "
+                    f"gain over the base with > 70 % of layer 2 {np.mean(gains) if gains else 0:+.2f} dB")
+            psnrs, bpps, gains = [], [], []
         if time.time() - last_save > 180:
             save(ckpt, {"layer2": layer2.state_dict(), "opt": opt.state_dict(), "step": step, "seconds": time.time() - t0})
             last_save = time.time()
@@ -242,7 +234,7 @@ def main():
     ap.add_argument("--minutes", type=float, default=70)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--channels", type=int, default=8)
-    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--lr", type=float, default=3e-4)
     ap.add_argument("--rate-weight", type=float, default=0.2)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--eval", action="store_true")
