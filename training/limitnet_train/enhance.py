@@ -4,7 +4,7 @@ The shipped stream is one 12 x H/8 x W/8 latent at 64 levels; on whole held-out 
 full frame (~4.3 KB) decodes to ~25.2 dB and nothing more can be sent. This trains what a
 second layer would add, with the bundle's encoder, saliency branch and decoder frozen:
 
-* sender: `Enhancer`, conv 3->16 k4 s4 (the lite stem's shape), ReLU, conv 16->C2 1x1:
+* sender: `Enhancer`, conv 3->16 k4 s4 (the lite stem's shape), leaky ReLU, conv 16->C2 1x1:
   a C2 x H/4 x W/4 latent, 2.8 M MAC and ~900 parameters at 224x224 (lite + this: 8.3 M MAC,
   inside the 10 M MAC sender budget);
 * receiver: `Refiner`, the base reconstruction pixel-unshuffled by 4 (48 channels at H/4) and
@@ -13,11 +13,12 @@ second layer would add, with the bundle's encoder, saliency branch and decoder f
   (~150 M MAC, a fifth of the lite decoder).
 
 Layer-2 values are signed and quantized at 64 levels over a fixed [-4, 4] (the bitstream's
-[min_c, max_c] quantizer) and sent after every base value, in the base's priority rule applied to their
-own grid: `5*s + 31*(C2 - c)` with `s` the 5-bit saliency of their cell, ties by index. Training
+[min_c, max_c] quantizer) and sent after every base value, in the paper's priority rule on
+their own grid: `5*s + 31*(C2 - c)` with `s` the 5-bit saliency of their cell, ties by index. Training
 cuts the layer-2 stream at a random prefix (zero included, so a frame without layer 2 is also
 refined). The loss is MSE plus a rate proxy, `rate_weight` x estimated bits per pixel, the
-bits being log2(1 + |level - zero|) + 1 per value, after 1 000 steps without it (small levels are cheap in the codec's Huffman tables).
+bits being log2(1 + |value| / step) + 1 per value (small levels are cheap in the codec's Huffman
+tables), ramped in over steps 1 000-2 000. Results: training/README.md.
 
 Evaluation (`--eval`) reports, on the validation split's centre crops and on the held-out
 whole photos of `heldout.py`, PSNR for the base alone, the refined frame without layer 2, and
@@ -26,9 +27,9 @@ validation split (the base's bytes are the Rust codec's real full-frame sizes, g
 --base-bytes). Nothing here changes a bundle.
 
   python -m limitnet_train.enhance --bundle ../models/limitnet-lite --data ../data \
-      --out checkpoints/enhance --minutes 70                  # resumable; OUT/train.log
+      --out checkpoints/enhance --minutes 35 --rate-weight 0.05   # resumable; OUT/train.log
   python -m limitnet_train.enhance --bundle ../models/limitnet-lite --data ../data \
-      --out checkpoints/enhance --eval
+      --out checkpoints/enhance --eval --base-bytes-val 4472
 """
 
 import argparse
@@ -116,7 +117,7 @@ def layer2_mask(sal_q, shape, counts):
     return (ranks < counts.view(n, 1)).view(shape)
 
 
-def run(bundle, layer2, images, fracs, training=False):
+def run(bundle, layer2, images, fracs):
     base, sal_q = base_pass(bundle, images)
     latent = layer2.enhancer(images)
     cont, q, deq = layer2.levels(latent)
@@ -159,7 +160,7 @@ def train(args):
     while time.time() - t0 < args.minutes * 60:
         images, _ = photos.sample(args.batch, 224, rng)
         fracs = sample_fracs(args.batch, rng)
-        rec, base, bpp, _, _, _ = run(bundle, layer2, images, fracs, training=True)
+        rec, base, bpp, _, _, _ = run(bundle, layer2, images, fracs)
         mse = F.mse_loss(rec, images)
         full = [i for i, f in enumerate(fracs) if f > 0.7]
         if full:
