@@ -178,6 +178,8 @@ def main():
         ck = torch.load(ckpt_path, map_location=device)
         model.load_state_dict(ck["model"])
         state = ck["state"]
+        # The order trained from here on is this run's (older checkpoints do not record one).
+        state["saliency_weight"] = args.saliency_weight
         opt_state = ck.get("opt")
         log(fh, f"resumed {state}")
         if args.reopen_phase and state["phase"] > args.reopen_phase:
