@@ -37,6 +37,7 @@ import math
 import os
 import random
 import time
+
 import numpy as np
 import torch
 import torch.nn as nn
@@ -44,12 +45,9 @@ import torch.nn.functional as F
 
 from .data import PhotoSet
 from .export import huffman_lengths
-from .model import LEVELS, ResBlock, pool_saliency, priority_keys
+from .model import LEVELS, ResBlock, keep_mask, pool_saliency, priority_keys
 from .resilience import load_bundle
-from .train import log, psnr, save
-
-MEAN = (0.485, 0.456, 0.406)
-STD = (0.229, 0.224, 0.225)
+from .train import imagenet_norm, log, psnr, save
 
 
 class Enhancer(nn.Module):
@@ -57,11 +55,9 @@ class Enhancer(nn.Module):
         super().__init__()
         self.stem = nn.Conv2d(3, 16, 4, stride=4)
         self.proj = nn.Conv2d(16, channels, 1)
-        self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(STD).view(1, 3, 1, 1))
 
     def forward(self, rgb01):
-        x = (rgb01 - self.mean) / self.std
+        x = imagenet_norm(rgb01)
         # Signed output and a leaky stem: with ReLUs the first run's layer collapsed to a
         # constant (every stem unit dead), carrying nothing.
         return self.proj(F.leaky_relu(self.stem(x), 0.1))
@@ -109,22 +105,13 @@ def base_pass(bundle, images):
     return bundle.decoder(bundle.quantize(latent)), sal_q
 
 
-def layer2_mask(sal_q, shape, counts):
-    n, c, h, w = shape
-    keys = priority_keys(sal_q, h, w, channels=c)
-    flat = keys.view(n, -1)
-    ranks = torch.argsort(torch.argsort(flat, dim=1, descending=True), dim=1)
-    return (ranks < counts.view(n, 1)).view(shape)
-
-
 def run(bundle, layer2, images, fracs):
     base, sal_q = base_pass(bundle, images)
     latent = layer2.enhancer(images)
     cont, q, deq = layer2.levels(latent)
-    n = images.shape[0]
-    total = latent[0].numel()
-    counts = torch.tensor([math.floor(f * total) for f in fracs])
-    mask = layer2_mask(sal_q, latent.shape, counts)
+    _, c, h, w = latent.shape
+    counts = torch.tensor([math.floor(f * c * h * w) for f in fracs])
+    mask = keep_mask(priority_keys(sal_q, h, w, channels=c), counts)
     rec = layer2.refiner(base, torch.where(mask, deq, torch.zeros_like(deq)))
     bits = (torch.log2(1 + cont) + 1) * mask
     bpp = bits.flatten(1).sum(1) / (images.shape[2] * images.shape[3])
@@ -216,15 +203,13 @@ def evaluate(args):
     fracs = [0.0, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0]
     for name, images, base_bytes in (("val crops", val, args.base_bytes_val), ("held-out whole photos", heldout_images(), args.base_bytes_heldout)):
         print(f"\n{name} ({len(images)}): base full frame {base_bytes} B")
-        rows = []
         for f in fracs:
             rec, base, _, q, mask, _ = run(bundle, layer2, images, [f] * len(images))
             bits = sum((tables[c][q[:, c].long()] * mask[:, c]).flatten(1).sum(1) for c in range(args.channels))
             extra = bits.mean().item() / 8
             if f == 0.0:
                 print(f"  base alone: {psnr(base, images):.2f} dB")
-            rows.append((f, base_bytes + extra, psnr(rec, images)))
-            print(f"  layer-2 {f:4.2f}: {base_bytes + extra:7.0f} B  {rows[-1][2]:.2f} dB")
+            print(f"  layer-2 {f:4.2f}: {base_bytes + extra:7.0f} B  {psnr(rec, images):.2f} dB")
 
 
 def main():

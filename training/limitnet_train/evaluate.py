@@ -110,6 +110,16 @@ def classical(img, codec, budget):
     return decode(data), len(data)
 
 
+def reused_rows(path, skip_codecs, budgets):
+    """The rows of an earlier results.csv for `budgets`, except those of `skip_codecs` (the
+    bundles evaluated again), with their numbers as numbers: budget and no_frame int, the rest
+    (codec aside) float."""
+    with open(path) as f:
+        rows = [r for r in csv.DictReader(f) if r["codec"] not in skip_codecs and int(r["budget"]) in budgets]
+    return [{k: v if k == "codec" else int(v) if k in ("budget", "no_frame") else float(v) for k, v in r.items()}
+            for r in rows]
+
+
 def psnr(a, b):
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
     return 10 * np.log10(255.0**2 / max(mse, 1e-10))
@@ -164,13 +174,7 @@ def main():
     reused = []
     if args.reuse:
         # The crops are the same on every run (fixed seed, same split), so earlier rows still hold.
-        with open(args.reuse) as f:
-            reused = [r for r in csv.DictReader(f) if r["codec"] not in lim_dirs and int(r["budget"]) in budgets]
-        for r in reused:
-            for k in ("budget", "no_frame"):
-                r[k] = int(r[k])
-            for k in ("mean_bytes", "psnr_db", "top1_agreement"):
-                r[k] = float(r[k])
+        reused = reused_rows(args.reuse, lim_dirs, budgets)
         old = list(dict.fromkeys(r["codec"] for r in reused))
         codecs = list(lim_dirs) + [c for c in old if c.startswith("limitnet")] + codecs[len(lim_dirs):]
         rows.extend(reused)

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .evaluate import classical, decode, fit_quality, pil_bytes, psnr
+from .evaluate import classical, decode, fit_quality, pil_bytes, psnr, reused_rows
 from .train import imagenet_norm, load_teacher
 
 BUDGETS = [256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096, 6144, 8192]
@@ -163,12 +163,7 @@ def main():
     codecs = list(lim_dirs) + CLASSICAL + ["best full-size", "thumbnail webp", "thumbnail jpeg"]
     reused = {}
     if args.reuse:
-        with open(args.reuse) as f:
-            for r in csv.DictReader(f):
-                if r["codec"] not in lim_dirs and int(r["budget"]) in budgets:
-                    reused[(int(r["budget"]), r["codec"])] = {
-                        k: (r[k] if k == "codec" else int(r[k]) if k in ("budget", "no_frame") else float(r[k]))
-                        for k in r}
+        reused = {(r["budget"], r["codec"]): r for r in reused_rows(args.reuse, lim_dirs, budgets)}
     computed = [c for c in codecs if c in lim_dirs or (budgets[0], c) not in reused]
     rows = []
     for budget in budgets:
