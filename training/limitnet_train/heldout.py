@@ -21,7 +21,11 @@ Usage (from training/, with its venv):
   .venv/bin/python -m limitnet_train.heldout --out ../out/heldout \
       [--model lite=../models/limitnet-lite --model fast=../models/limitnet-fast]
 Writes OUT/results.csv, OUT/results.md and OUT/heldout.png. ~35 min on 2 cores.
-This is a test set: read it once per model, never to choose a model or a setting.
+This is a test set: read it once per model, never to choose a model or a setting. Settings are
+chosen with `--val DATA_DIR`: the same protocol on the validation split's photos (whole photos
+of the training sources), e.g. bundles that differ in one codec.json field:
+  .venv/bin/python -m limitnet_train.heldout --val ../data --limitnet-only --out ../out/val-k \
+      --budgets 256,384,512,768,1024,1536,2048 --model k5=DIR5 --model k3=DIR3
 """
 
 import argparse
@@ -38,6 +42,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .data import load_split
 from .evaluate import classical, decode, fit_quality, pil_bytes, psnr, reused_rows
 from .train import imagenet_norm, load_teacher
 
@@ -125,19 +130,27 @@ def main():
     ap.add_argument("--reuse", default=None,
                     help="results.csv of an earlier run: its classical and thumbnail rows are taken as they are "
                          "(same photos, same budgets), only the LimitNet bundles are run again")
+    ap.add_argument("--val", default=None, metavar="DATA_DIR",
+                    help="the validation split's photos of DATA_DIR instead of the held-out sources (to choose settings)")
+    ap.add_argument("--limitnet-only", action="store_true", help="score the LimitNet bundles only")
     args = ap.parse_args()
     torch.set_num_threads(2)
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     budgets = [int(b) for b in args.budgets.split(",")]
     orig_dir = os.path.join(args.out, "original")
     os.makedirs(orig_dir, exist_ok=True)
+    if args.val:
+        photos = [("val", os.path.join(args.val, "photos", n)) for n in load_split(args.val)["val"]]
+    else:
+        photos = fetch(root)
     names = []
-    for source, path in fetch(root):
+    for source, path in photos:
         name = f"{source}__{os.path.splitext(os.path.basename(path))[0]}.png"
         imagenet_crop(Image.open(path)).save(os.path.join(orig_dir, name))
         names.append(name)
     names.sort()
-    print(f"{len(names)} held-out photos ({', '.join(SOURCES)}), 224x224", flush=True)
+    what = "validation-split photos" if args.val else f"held-out photos ({', '.join(SOURCES)})"
+    print(f"{len(names)} {what}, 224x224", flush=True)
 
     bundles = [m.split("=", 1) for m in args.model] or [("", None)]
     lim_dirs, full_bytes = {}, {}
@@ -160,7 +173,9 @@ def main():
         "EfficientNet-Lite0": (load_lite0(), lambda x: (x - 0.5) / 0.5),
     }
     refs = {k: top5(m, n, originals)[:, 0] for k, (m, n) in classifiers.items()}
-    codecs = list(lim_dirs) + CLASSICAL + ["best full-size", "thumbnail webp", "thumbnail jpeg"]
+    codecs = list(lim_dirs)
+    if not args.limitnet_only:
+        codecs += CLASSICAL + ["best full-size", "thumbnail webp", "thumbnail jpeg"]
     reused = {}
     if args.reuse:
         reused = {(r["budget"], r["codec"]): r for r in reused_rows(args.reuse, lim_dirs, budgets)}
@@ -211,7 +226,7 @@ def main():
         w.writeheader()
         w.writerows(rows)
     with open(os.path.join(args.out, "results.md"), "w") as f:
-        f.write(f"{len(names)} whole held-out photos ({', '.join(SOURCES)}), short side 256, centre 224x224. "
+        f.write(f"{len(names)} whole {what}, short side 256, centre 224x224. "
                 "Cells: PSNR dB / EfficientNet-Lite0 agree@1 / agree@5 (MobileNetV2, the teacher: in results.csv); "
                 "mean LimitNet full frame "
                 + ", ".join(f"{c} {np.mean(list(fb.values())):.0f} B" for c, fb in full_bytes.items()) + "\n\n")
