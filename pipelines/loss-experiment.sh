@@ -3,10 +3,12 @@
 # packets (51 and 222 bytes) through independent losses of 0-30 % and a bursty Gilbert-Elliott
 # channel, against the one-prefix frame under the same losses and RTP JPEG at the same bytes.
 #
-#   pipelines/loss-experiment.sh [--seeds N] [--classifiers] [--validation]
+#   pipelines/loss-experiment.sh [--seeds N] [--classifiers] [--validation] [--way NAME=I,P,H]...
 #
 # --validation: instead, the validation frames the settings were chosen on (20 frames of the clip
 # halfway between the evaluation's, and the 3 photos of tests/data), into out/loss-val/.
+# --way NAME=INTERLEAVE,PROTECT,HEADER_COPIES: one more way of sending, beside the defaults
+# (examples/loss_experiment.rs); how the settings of the `protected` way were chosen.
 # Inputs (none used in training): the 20 ImageNet validation photos of the PyPI package
 # foolbox 3.3.4 (short side to 256, centre 224x224, ImageNet's protocol) and 20 frames of the demo
 # clip vtest.avi (one every 4 s, centre square, 224x224). Writes out/loss/: summary.md,
@@ -18,12 +20,14 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 seeds=5 classifiers=0 validation=0
+ways=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --seeds) seeds="$2"; shift 2 ;;
     --classifiers) classifiers=1; shift ;;
     --validation) validation=1; shift ;;
-    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+    --way) ways+=(--way "$2"); shift 2 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "loss-experiment: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -46,7 +50,7 @@ if [ "$validation" = 1 ]; then
     done
     cp "$root"/tests/data/*.png "$input/"
   fi
-  (cd "$root" && cargo run -q --release --example loss_experiment -- "$input" "$work" "$seeds")
+  (cd "$root" && cargo run -q --release --example loss_experiment -- "$input" "$work" "$seeds" ${ways[@]+"${ways[@]}"})
   exit 0
 fi
 
@@ -73,7 +77,7 @@ if ! ls "$input"/clip_*.png >/dev/null 2>&1; then
 fi
 echo "loss-experiment: $(ls "$input" | wc -l) images in $input"
 
-(cd "$root" && cargo run -q --release --example loss_experiment -- "$input" "$work" "$seeds")
+(cd "$root" && cargo run -q --release --example loss_experiment -- "$input" "$work" "$seeds" ${ways[@]+"${ways[@]}"})
 
 if [ "$classifiers" = 1 ]; then
   "$root/training/setup.sh"

@@ -21,6 +21,7 @@ X = [0, 5, 10, 20, 30]
 WAYS = [
     ("packets", "packets (interleave=1)"),
     ("interleaved", "packets (interleave=8)"),
+    ("protected", "packets, first 1024 B sent twice (protect=1024)"),
     ("zeros", "packets, lost values zero"),
     ("prefix", "one-prefix frame"),
     ("rtpjpeg", "RTP JPEG, same bytes"),

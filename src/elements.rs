@@ -206,12 +206,14 @@ pub fn refuse_while_running(element: &impl IsA<gst::Element>, property: &str) {
 /// Defaults of the packet properties of limitnetpay and limitnetpacketizer.
 pub const DEFAULT_HEADER_COPIES: u32 = 2;
 pub const DEFAULT_INTERLEAVE: u32 = 1;
+pub const DEFAULT_PROTECT: u32 = 0;
 
 /// The properties limitnetpay and limitnetpacketizer share: how frames become packets.
 #[derive(Debug, Clone)]
 pub struct PacketSettings {
     pub header_copies: u32,
     pub interleave: u32,
+    pub protect: u32,
     pub model: Option<String>,
 }
 
@@ -220,16 +222,18 @@ impl Default for PacketSettings {
         Self {
             header_copies: DEFAULT_HEADER_COPIES,
             interleave: DEFAULT_INTERLEAVE,
+            protect: DEFAULT_PROTECT,
             model: None,
         }
     }
 }
 
 impl PacketSettings {
-    pub fn properties() -> [glib::ParamSpec; 3] {
+    pub fn properties() -> [glib::ParamSpec; 4] {
         [
             header_copies_property(),
             interleave_property(),
+            protect_property(),
             glib::ParamSpecString::builder("model")
                 .nick("Model bundle")
                 .blurb("Only for a stream of a bundle directory: that directory (its codec tables code the packets); unset = the compiled-in bundle whose id the stream's model-id names")
@@ -243,6 +247,7 @@ impl PacketSettings {
         match name {
             "header-copies" => self.header_copies = value.get().expect("type checked upstream"),
             "interleave" => self.interleave = value.get().expect("type checked upstream"),
+            "protect" => self.protect = value.get().expect("type checked upstream"),
             "model" => self.model = value.get().expect("type checked upstream"),
             _ => return false,
         }
@@ -253,6 +258,7 @@ impl PacketSettings {
         match name {
             "header-copies" => Some(self.header_copies.to_value()),
             "interleave" => Some(self.interleave.to_value()),
+            "protect" => Some(self.protect.to_value()),
             "model" => Some(self.model.to_value()),
             _ => None,
         }
@@ -317,6 +323,7 @@ impl PacketStream {
             max_packet,
             header_copies: settings.header_copies as usize,
             interleave: settings.interleave as usize,
+            protect: settings.protect as usize,
             frame_number: self.frames,
         };
         match packet::packetize_frame(&self.bundle.tables, &self.params, frame, &options) {
@@ -395,6 +402,17 @@ fn interleave_property() -> glib::ParamSpec {
         .minimum(1)
         .maximum(64)
         .default_value(DEFAULT_INTERLEAVE)
+        .mutable_playing()
+        .build()
+}
+
+/// `protect` (limitnetpay, limitnetpacketizer).
+fn protect_property() -> glib::ParamSpec {
+    glib::ParamSpecUInt::builder("protect")
+        .nick("Protected bytes")
+        .blurb("Bytes of values packets, from the most important values on, sent twice (the copies spread over the rest of the frame): under 20 % loss such a value is lost 4 % of the time instead of 20 %, so the picture a cut at about this size gives nearly always arrives; 0 = no copies. Costs these bytes again: README \"Packets and packet loss\"")
+        .maximum(1 << 20)
+        .default_value(DEFAULT_PROTECT)
         .mutable_playing()
         .build()
 }

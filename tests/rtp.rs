@@ -48,8 +48,10 @@ fn without_loss_packets_give_the_same_frames() {
             "limitnetpay mtu=63 ! limitnetdepay",
             "limitnetpay mtu=234 header-copies=1 ! limitnetdepay",
             "limitnetpay mtu=1400 interleave=4 ! limitnetdepay",
+            "limitnetpay mtu=63 protect=1024 header-copies=3 ! limitnetdepay",
             "limitnetpacketizer ! limitnetdepacketizer",
             "limitnetpacketizer packet-size=222 interleave=8 ! limitnetdepacketizer",
+            "limitnetpacketizer protect=100000 ! limitnetdepacketizer",
         ] {
             let packets = common::run_pipeline(&format!(
                 "{} ! limitnetenc ! {pay} ! limitnetdec ! appsink name=sink sync=false",

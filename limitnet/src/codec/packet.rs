@@ -47,6 +47,12 @@ pub struct PacketOptions {
     /// share a run of ranks round-robin (a loss thins the run instead of emptying a part of it,
     /// at the cost of the neighbour contexts, which rarely fall into the same packet).
     pub interleave: usize,
+    /// Bytes of values packets, from the start of the priority order, sent twice: the values
+    /// packets whose running total stays within it get a copy, placed among the later packets
+    /// (far from the original, so that a burst rarely takes both). A receiver decodes a copy
+    /// like the original and needs nothing new; at 20 % independent loss a protected value is
+    /// lost with a 4 % chance instead of 20 %. 0: no copies.
+    pub protect: usize,
     /// The frame's number, of which packets carry the last 3 bits so that a receiver without
     /// RTP tells consecutive frames apart.
     pub frame_number: u32,
@@ -58,6 +64,7 @@ impl Default for PacketOptions {
             max_packet: 51,
             header_copies: 2,
             interleave: 1,
+            protect: 0,
             frame_number: 0,
         }
     }
@@ -251,7 +258,60 @@ pub fn packetize(
         }
         start = end;
     }
-    Ok(with_header_copies(header, values, options.header_copies))
+    let protected = protected_count(&values, options.protect);
+    let packets = with_header_copies(header, values, options.header_copies);
+    Ok(with_protected_copies(packets, protected))
+}
+
+/// How many leading values packets fit into `protect` bytes.
+fn protected_count(values: &[Vec<u8>], protect: usize) -> usize {
+    let mut total = 0;
+    values
+        .iter()
+        .take_while(|p| {
+            total += p.len();
+            total <= protect
+        })
+        .count()
+}
+
+/// `packets` with a copy of each of its first `protected` values packets, spread evenly over
+/// the packets after the last protected original (at the end if there are none): a copy is
+/// then as far from its original as the frame allows, in the same order.
+fn with_protected_copies(packets: Vec<Vec<u8>>, protected: usize) -> Vec<Vec<u8>> {
+    if protected == 0 {
+        return packets;
+    }
+    let is_values = |p: &Vec<u8>| p.first().is_some_and(|b| b & VALUES_FLAG != 0);
+    // Index just after the last protected original.
+    let mut seen = 0;
+    let split = packets
+        .iter()
+        .position(|p| {
+            seen += usize::from(is_values(p));
+            seen == protected
+        })
+        .map_or(packets.len(), |i| i + 1);
+    let copies: Vec<Vec<u8>> = packets
+        .iter()
+        .filter(|p| is_values(p))
+        .take(protected)
+        .cloned()
+        .collect();
+    let rest = packets.len() - split;
+    let mut out = Vec::with_capacity(packets.len() + copies.len());
+    let mut copies = copies.into_iter().enumerate().peekable();
+    for (i, packet) in packets.into_iter().enumerate() {
+        if i >= split {
+            // Copy k goes before packet split + floor(k * rest / protected).
+            while let Some((_, copy)) = copies.next_if(|(k, _)| split + k * rest / protected <= i) {
+                out.push(copy);
+            }
+        }
+        out.push(packet);
+    }
+    out.extend(copies.map(|(_, copy)| copy));
+    out
 }
 
 /// [`packetize`] for an encoded frame (or any prefix of one): the values it carries, in packets.
@@ -724,6 +784,7 @@ mod tests {
                 max_packet: 48,
                 header_copies: 1,
                 interleave,
+                protect: 0,
                 frame_number: 5,
             };
             let packets =
@@ -762,6 +823,77 @@ mod tests {
                 assert_eq!(got, expected, "subset {subset:#b}");
                 check_values(&frame, &levels);
             }
+        }
+    }
+
+    /// `protect`: the first values packets, up to that many bytes, are sent twice, each copy
+    /// after every protected original; the frame decodes the same with or without them.
+    #[test]
+    fn protected_packets_are_sent_twice() {
+        let tables = tables();
+        for interleave in [1, 4] {
+            let (params, map, levels) = frame_of(224, 224, interleave);
+            let plain_options = PacketOptions {
+                interleave,
+                ..PacketOptions::default()
+            };
+            let plain = packetize(
+                &tables,
+                &params,
+                &map,
+                &levels,
+                levels.len(),
+                &plain_options,
+            )
+            .unwrap();
+            let values: Vec<&Vec<u8>> = plain.iter().filter(|p| p[0] & VALUES_FLAG != 0).collect();
+            let protect = values[..5].iter().map(|p| p.len()).sum::<usize>() + 1;
+            let options = PacketOptions {
+                protect,
+                ..plain_options
+            };
+            let packets =
+                packetize(&tables, &params, &map, &levels, levels.len(), &options).unwrap();
+            assert_eq!(packets.len(), plain.len() + 5);
+            for original in &values[..5] {
+                let at: Vec<usize> = (0..packets.len())
+                    .filter(|&i| packets[i] == **original)
+                    .collect();
+                assert_eq!(at.len(), 2);
+                let last_original = packets.iter().position(|p| p == values[4]).unwrap();
+                assert!(at[1] > last_original);
+            }
+            for original in &values[5..] {
+                assert_eq!(packets.iter().filter(|p| p == original).count(), 1);
+            }
+            let decode = |packets: &[Vec<u8>]| {
+                let frame = decode_packets(
+                    &tables,
+                    &params,
+                    packets.iter().map(Vec::as_slice),
+                    usize::MAX,
+                )
+                .unwrap()
+                .0;
+                (frame.order, frame.levels, frame.status)
+            };
+            assert_eq!(decode(&packets), decode(&plain));
+            // Without the originals, the copies still carry the protected values.
+            let copies_only: Vec<Vec<u8>> = packets
+                .iter()
+                .enumerate()
+                .filter(|&(i, p)| !values[..5].contains(&p) || packets[..i].contains(p))
+                .map(|(_, p)| p.clone())
+                .collect();
+            assert_eq!(decode(&copies_only), decode(&plain));
+            // Everything protected: the copies follow at the end.
+            let all = PacketOptions {
+                protect: usize::MAX,
+                ..plain_options
+            };
+            let packets = packetize(&tables, &params, &map, &levels, levels.len(), &all).unwrap();
+            assert_eq!(packets.len(), plain.len() + values.len());
+            assert_eq!(decode(&packets), decode(&plain));
         }
     }
 
