@@ -6,12 +6,16 @@
 
 Usage: python -m limitnet_train.export --ckpt training/checkpoints/paper/final.pt \
            --data data --out models/limitnet-paper
+       python -m limitnet_train.export --bundle models/limitnet-lite --levels 32 --data data --out DIR
+           (new code tables for a bundle's graphs, which are copied unchanged: another level
+           count or saliency weight for the same networks)
 """
 
 import argparse
 import heapq
 import json
 import os
+import shutil
 
 import torch
 
@@ -61,7 +65,17 @@ CONTEXT_EDGES = [1, 3, 8, 16, 32]
 CONTEXTS = len(CONTEXT_EDGES) + 2
 
 
-def value_contexts(q, sal_cells):
+def context_edges(levels):
+    """CONTEXT_EDGES (for 64 levels) scaled to `levels`, kept increasing and >= 1; as many."""
+    edges = []
+    for e in CONTEXT_EDGES:
+        edges.append(max(round(e * levels / LEVELS), edges[-1] + 1 if edges else 1))
+    if edges[-1] >= levels:
+        raise SystemExit(f"{levels} levels are too few for {len(CONTEXT_EDGES)} context edges")
+    return edges
+
+
+def value_contexts(q, sal_cells, edges=CONTEXT_EDGES):
     """Context (0..CONTEXTS-1) of every value of quantized latents q [N,C,h,w].
 
     sal_cells [N,h,w] is each position's 5-bit cell saliency. A same-channel neighbour precedes a
@@ -78,14 +92,15 @@ def value_contexts(q, sal_cells):
     up = torch.zeros_like(q)
     up[..., 1:, :] = q[..., :-1, :]
     m = torch.where(left_known & up_known, (left + up + 1) // 2, torch.where(left_known, left, up))
-    bucket = torch.bucketize(m, torch.tensor(CONTEXT_EDGES), right=True)
+    bucket = torch.bucketize(m, torch.tensor(edges), right=True)
     return torch.where(left_known | up_known, 1 + bucket, torch.zeros_like(bucket))
 
 
 @torch.no_grad()
-def latent_histograms(model, images):
-    """Level counts [C, CONTEXTS, LEVELS] of the quantized latents of `images`."""
-    hist = torch.zeros(CHANNELS, CONTEXTS, LEVELS, dtype=torch.long)
+def latent_histograms(model, images, levels=LEVELS):
+    """Level counts [C, CONTEXTS, levels] of the latents of `images` quantized to `levels`."""
+    edges = context_edges(levels)
+    hist = torch.zeros(CHANNELS, CONTEXTS, levels, dtype=torch.long)
     scale = model.latent_max.view(1, -1, 1, 1)
     for i in range(0, len(images), 8):
         lat = model.encoder(images[i : i + 8])
@@ -93,11 +108,11 @@ def latent_histograms(model, images):
         _, _, h, w = lat.shape
         _, cy = cell_matrix(h)
         _, cx = cell_matrix(w)
-        q = torch.round(torch.clamp(lat / scale, 0, 1) * (LEVELS - 1)).long()
-        ctx = value_contexts(q, sal[:, cy][:, :, cx])
+        q = torch.round(torch.clamp(lat / scale, 0, 1) * (levels - 1)).long()
+        ctx = value_contexts(q, sal[:, cy][:, :, cx], edges)
         for c in range(CHANNELS):
-            hist[c] += torch.bincount((ctx[:, c] * LEVELS + q[:, c]).flatten(),
-                                      minlength=CONTEXTS * LEVELS).view(CONTEXTS, LEVELS)
+            hist[c] += torch.bincount((ctx[:, c] * levels + q[:, c]).flatten(),
+                                      minlength=CONTEXTS * levels).view(CONTEXTS, levels)
     return hist
 
 
@@ -114,27 +129,13 @@ def export_onnx(module, args, path, input_names, output_names, dynamic_shapes):
     )
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--ckpt", required=True)
-    ap.add_argument("--data", default="data")
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--name", default=None)
-    ap.add_argument("--table-crops", type=int, default=400, help="random training crops for the code tables")
-    args = ap.parse_args()
-
-    ck = torch.load(args.ckpt, map_location="cpu")
-    state = ck.get("state", {})
-    model = LimitNet(state.get("arch", "paper"), state.get("encoder", "paper"), state.get("saliency_weight", SALIENCY_WEIGHT))
-    model.load_state_dict(ck["model"])
-    model.eval()
-    os.makedirs(args.out, exist_ok=True)
-
+def export_graphs(model, out):
+    """encoder.onnx and decoder.onnx of `model` into `out`."""
     n, h, w = torch.export.Dim("n", min=1, max=64), torch.export.Dim("h8", min=1, max=1024), torch.export.Dim("w8", min=1, max=1024)
     export_onnx(
         EncoderGraph(model),
         (torch.rand(1, 3, 224, 224),),
-        os.path.join(args.out, "encoder.onnx"),
+        os.path.join(out, "encoder.onnx"),
         ["image"],
         ["latent", "saliency"],
         {"image": {0: n, 2: 8 * h, 3: 8 * w}},
@@ -142,11 +143,47 @@ def main():
     export_onnx(
         model.decoder,
         (torch.rand(1, CHANNELS, 28, 28),),
-        os.path.join(args.out, "decoder.onnx"),
+        os.path.join(out, "decoder.onnx"),
         ["latent"],
         ["image"],
         {"latent": {0: n, 2: h, 3: w}},
     )
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    source = ap.add_mutually_exclusive_group(required=True)
+    source.add_argument("--ckpt", help="a training checkpoint")
+    source.add_argument("--bundle", help="a bundle directory whose graphs are kept (LimitNet fast/lite only)")
+    ap.add_argument("--levels", type=int, default=None,
+                    help="quantization levels (2..64) of the code tables (default: the checkpoint's or bundle's)")
+    ap.add_argument("--saliency-weight", type=int, default=None,
+                    help="the priority order's saliency weight (default: the checkpoint's or bundle's)")
+    ap.add_argument("--data", default="data")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--name", default=None)
+    ap.add_argument("--table-crops", type=int, default=400, help="random training crops for the code tables")
+    args = ap.parse_args()
+
+    os.makedirs(args.out, exist_ok=True)
+    if args.bundle:
+        from .resilience import load_bundle
+
+        model = load_bundle(args.bundle).eval()
+        for graph in ("encoder.onnx", "decoder.onnx"):
+            if os.path.abspath(args.bundle) != os.path.abspath(args.out):
+                shutil.copyfile(os.path.join(args.bundle, graph), os.path.join(args.out, graph))
+    else:
+        ck = torch.load(args.ckpt, map_location="cpu")
+        state = ck.get("state", {})
+        model = LimitNet(state.get("arch", "paper"), state.get("encoder", "paper"),
+                         state.get("saliency_weight", SALIENCY_WEIGHT), state.get("levels", LEVELS))
+        model.load_state_dict(ck["model"])
+        model.eval()
+        export_graphs(model, args.out)
+    if args.saliency_weight is not None:
+        model.saliency_weight = args.saliency_weight
+    levels = args.levels or model.levels
 
     # Code tables from the training split only: centre crops plus random crops at 224.
     train = PhotoSet(args.data, "train")
@@ -157,7 +194,7 @@ def main():
     for _ in range(max(1, args.table_crops // 32)):
         crops.append(train.sample(32, 224, rng)[0])
     images = torch.cat(crops)
-    hist = latent_histograms(model, images)
+    hist = latent_histograms(model, images, levels)
     lengths = [[huffman_lengths(hist[c, k].tolist()) for k in range(CONTEXTS)] for c in range(CHANNELS)]
     total = hist.sum().clamp_min(1).item()
     bits = sum((hist[c, k] * torch.tensor(lengths[c][k])).sum().item()
@@ -169,12 +206,12 @@ def main():
         "version": 2,
         "channels": CHANNELS,
         "downsample": 8,
-        "levels": LEVELS,
+        "levels": levels,
         "saliency_grid": SALIENCY_GRID,
         "saliency_bits": 5,
         "latent_min": [0.0] * CHANNELS,
         "latent_max": [round(float(v), 6) for v in model.latent_max],
-        "context_edges": CONTEXT_EDGES,
+        "context_edges": context_edges(levels),
         "code_lengths": lengths,
     }
     if model.saliency_weight != SALIENCY_WEIGHT:

@@ -147,9 +147,10 @@ ENCODERS = {"paper": (Encoder, SaliencyBranch), "lite": (LiteEncoder, LiteSalien
 
 
 class LimitNet(nn.Module):
-    def __init__(self, decoder="paper", encoder="paper", saliency_weight=SALIENCY_WEIGHT):
+    def __init__(self, decoder="paper", encoder="paper", saliency_weight=SALIENCY_WEIGHT, levels=LEVELS):
         super().__init__()
         self.saliency_weight = saliency_weight  # the priority order's, exported to codec.json
+        self.levels = levels  # quantization levels, exported to codec.json
         encoder_cls, saliency_cls = ENCODERS[encoder]
         self.encoder = encoder_cls()
         self.saliency = saliency_cls()
@@ -173,10 +174,11 @@ class LimitNet(nn.Module):
             self.latent_max.mul_(momentum).add_(cur * (1 - momentum))
 
     def quantize(self, latent):
-        """64-level quantization with a straight-through gradient, as the Rust codec does it."""
+        """Quantization to `self.levels` levels with a straight-through gradient, as the Rust codec
+        does it."""
         scale = self.latent_max.view(1, -1, 1, 1)
-        q = torch.round(torch.clamp(latent / scale, 0, 1) * (LEVELS - 1))
-        deq = q * scale / (LEVELS - 1)
+        q = torch.round(torch.clamp(latent / scale, 0, 1) * (self.levels - 1))
+        deq = q * scale / (self.levels - 1)
         return latent + (deq - latent).detach()
 
 

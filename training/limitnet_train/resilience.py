@@ -45,7 +45,7 @@ def load_bundle(bundle_dir):
 
     with open(os.path.join(bundle_dir, "codec.json")) as f:
         codec = json.load(f)
-    model = LimitNet("fast", "lite", codec.get("saliency_weight", SALIENCY_WEIGHT))
+    model = LimitNet("fast", "lite", codec.get("saliency_weight", SALIENCY_WEIGHT), codec["levels"])
     state = model.state_dict()
     for graph, prefix in (("encoder.onnx", ""), ("decoder.onnx", "decoder.")):
         for init in onnx.load(os.path.join(bundle_dir, graph)).graph.initializer:

@@ -22,8 +22,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .export import value_contexts
-from .model import LEVELS, cell_matrix, pool_saliency, priority_keys
+from .export import context_edges, value_contexts
+from .model import cell_matrix, pool_saliency, priority_keys
 from .resilience import load_bundle
 
 # (photo, crop box (x, y, w, h) or None): sizes whose latent grids are not multiples of 8.
@@ -39,13 +39,13 @@ def case(model, image):
     latent = model.encoder(image)
     _, c, h, w = latent.shape
     scale = model.latent_max.view(1, -1, 1, 1)
-    q = torch.round(torch.clamp(latent / scale, 0, 1) * (LEVELS - 1)).long()
+    q = torch.round(torch.clamp(latent / scale, 0, 1) * (model.levels - 1)).long()
     sal = pool_saliency(model.saliency(latent))  # [1, 8, 8]
     assert c * h * w < 65536, "the fixture stores ranks as u16"
     order = torch.argsort(priority_keys(sal, h, w, saliency_weight=model.saliency_weight).view(-1), descending=True)
     _, cy = cell_matrix(h)
     _, cx = cell_matrix(w)
-    contexts = value_contexts(q, sal[:, cy][:, :, cx])
+    contexts = value_contexts(q, sal[:, cy][:, :, cx], context_edges(model.levels))
     return {
         "h": h,
         "w": w,

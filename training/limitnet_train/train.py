@@ -145,6 +145,8 @@ def main():
     ap.add_argument("--init", default=None, help="checkpoint to take encoder + saliency branch from")
     ap.add_argument("--saliency-weight", type=int, default=5,
                     help="the priority order's saliency weight k in k*s + 31*(C-c) (5: the paper's; 3: limitnet-lite's)")
+    ap.add_argument("--levels", type=int, default=64,
+                    help="quantization levels in the loop (exported to codec.json; the shipped bundles use 64)")
     ap.add_argument("--hole-share", type=float, default=0.0,
                     help="share of each phase 2-3 batch that also loses packets (runs of ranks, concealed as "
                          "the receiver does; issue 13). 0 = the shipped bundles' recipe")
@@ -163,8 +165,8 @@ def main():
     amp = device.type == "cuda"
     if amp:
         torch.backends.cudnn.benchmark = True
-    model = LimitNet(args.arch, args.encoder, args.saliency_weight).to(device, memory_format=torch.channels_last)
-    state = {"phase": 1, "phase_seconds": 0.0, "step": 0, "total_seconds": 0.0, "images": 0, "saliency_weight": args.saliency_weight, "arch": args.arch,
+    model = LimitNet(args.arch, args.encoder, args.saliency_weight, args.levels).to(device, memory_format=torch.channels_last)
+    state = {"phase": 1, "phase_seconds": 0.0, "step": 0, "total_seconds": 0.0, "images": 0, "saliency_weight": args.saliency_weight, "levels": args.levels, "arch": args.arch,
              "encoder": args.encoder}
     opt_state = None
     pretrained = set()
@@ -180,6 +182,7 @@ def main():
         state = ck["state"]
         # The order trained from here on is this run's (older checkpoints do not record one).
         state["saliency_weight"] = args.saliency_weight
+        state["levels"] = args.levels
         opt_state = ck.get("opt")
         log(fh, f"resumed {state}")
         if args.reopen_phase and state["phase"] > args.reopen_phase:

@@ -826,6 +826,35 @@ mod tests {
         }
     }
 
+    /// Tables of fewer levels (here 32) code frames and packets alike, bit-exactly.
+    #[test]
+    fn fewer_levels_code_the_same_way() {
+        let tables = CodecTables::from_json(&crate::codec::tables::tests::with_levels(32)).unwrap();
+        let (params, map, levels) = frame_of(224, 224, 4);
+        let levels: Vec<u8> = levels.iter().map(|q| q % 32).collect();
+        let data = encode_frame(&tables, &params, &map, &levels, levels.len());
+        let whole = decode_frame(&tables, &params, &data, usize::MAX).unwrap();
+        assert_eq!(whole.levels.len(), levels.len());
+        let packets = packetize(
+            &tables,
+            &params,
+            &map,
+            &levels,
+            levels.len(),
+            &PacketOptions::default(),
+        )
+        .unwrap();
+        let (frame, _) = decode_packets(
+            &tables,
+            &params,
+            packets.iter().map(Vec::as_slice),
+            usize::MAX,
+        )
+        .unwrap();
+        assert_eq!((&frame.order, &frame.levels), (&whole.order, &whole.levels));
+        check_values(&frame, &levels);
+    }
+
     /// `protect`: the first values packets, up to that many bytes, are sent twice, each copy
     /// after every protected original; the frame decodes the same with or without them.
     #[test]

@@ -44,6 +44,10 @@ enum CodeLengths {
 /// Most context edges a version 2 table may have.
 pub const MAX_CONTEXT_EDGES: usize = 8;
 
+/// Most quantization levels a bundle may have (levels are `u8`s, and contexts index a table of
+/// this size).
+pub const MAX_LEVELS: u32 = 64;
+
 /// Quantization ranges and per-channel (version 1) or per-channel and per-context (version 2)
 /// entropy codes, validated.
 #[derive(Debug, Clone)]
@@ -53,7 +57,7 @@ pub struct CodecTables {
     /// Codes per channel: 1 in version 1, `context_edges + 2` in version 2.
     contexts: usize,
     /// Context of a value whose known neighbours give level `m`: `1 + #{edges <= m}`.
-    context_of_level: [u8; 64],
+    context_of_level: [u8; MAX_LEVELS as usize],
     quantizer: Quantizer,
     /// `codes[channel * contexts + context]`.
     codes: Vec<HuffmanCode>,
@@ -75,13 +79,13 @@ impl CodecTables {
             return bad(format!("{} channels (1..=64 supported)", j.channels));
         }
         if j.downsample != DOWNSAMPLE
-            || j.levels != 64
             || j.saliency_grid != saliency::GRID
             || j.saliency_bits != saliency::BITS
         {
-            return bad(
-                "downsample 8, 64 levels and an 8x8 5-bit saliency grid are required".into(),
-            );
+            return bad("downsample 8 and an 8x8 5-bit saliency grid are required".into());
+        }
+        if !(2..=MAX_LEVELS).contains(&j.levels) {
+            return bad(format!("{} levels (2..={MAX_LEVELS} supported)", j.levels));
         }
         let edges = match (j.version, &j.context_edges) {
             (1, None) => Vec::new(),
@@ -283,6 +287,46 @@ pub(crate) mod tests {
                 Err(e) => assert!(!ok && e.to_string().contains("saliency_weight"), "{e}"),
             }
         }
+    }
+
+    /// The embedded tables with `levels` levels: each code table cut to its first `levels`
+    /// lengths, lengthened by one bit so that Kraft's inequality still holds, edges below
+    /// `levels` kept.
+    pub(crate) fn with_levels(levels: usize) -> Vec<u8> {
+        let mut j: serde_json::Value = serde_json::from_slice(EMBEDDED).unwrap();
+        j["levels"] = levels.into();
+        for contexts in j["code_lengths"].as_array_mut().unwrap() {
+            for code in contexts.as_array_mut().unwrap() {
+                let cut: Vec<serde_json::Value> = code.as_array().unwrap()[..levels]
+                    .iter()
+                    .map(|l| (l.as_u64().unwrap() + 1).min(15).into())
+                    .collect();
+                *code = cut.into();
+            }
+        }
+        j["context_edges"] = serde_json::json!([1, 2, 4, 8, 16]);
+        serde_json::to_vec(&j).unwrap()
+    }
+
+    /// A bundle may have 2..=64 levels (limitnet-lite's tables were also measured at 24-48);
+    /// the encoder's levels then stay below its count and code with its tables.
+    #[test]
+    fn level_counts_from_2_to_64() {
+        let t = CodecTables::from_json(&with_levels(32)).unwrap();
+        assert_eq!(t.quantizer().levels(), 32);
+        let (_, step) = t.quantizer().range(0);
+        let top = t.quantizer().dequantize(0, 31);
+        assert!(t.quantizer().quantize(0, top + 10.0 * step) == 31);
+        for levels in [1, 65] {
+            let mut j: serde_json::Value = serde_json::from_slice(&with_levels(32)).unwrap();
+            j["levels"] = levels.into();
+            let err = CodecTables::from_json(&serde_json::to_vec(&j).unwrap()).unwrap_err();
+            assert!(err.to_string().contains("levels"), "{levels}: {err}");
+        }
+        // Code tables of another size than the level count are refused.
+        let mut j: serde_json::Value = serde_json::from_slice(&with_levels(32)).unwrap();
+        j["levels"] = 48.into();
+        assert!(CodecTables::from_json(&serde_json::to_vec(&j).unwrap()).is_err());
     }
 
     /// The embedded tables rewritten as version 1: one code per channel (its context 0 code).

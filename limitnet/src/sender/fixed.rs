@@ -86,8 +86,10 @@ pub struct FixedNetwork {
     pub conv3: FixedConv,
     pub saliency1: FixedConv,
     pub saliency2: FixedConv,
-    /// Per latent channel: `conv3`'s accumulator -> the codec's level (0..63).
+    /// Per latent channel: `conv3`'s accumulator -> the codec's level (0..=top_level).
     pub levels: &'static [Requant],
+    /// The codec's highest level (its level count - 1).
+    pub top_level: u8,
     /// `sigmoid((i - 128) / 16) x 65535` for i in 0..=256.
     pub sigmoid: &'static [u16; 257],
 }
@@ -364,7 +366,9 @@ impl FixedRowEncoder {
             let (to_level, to_u8) = (self.net.levels[c], conv.requant[c]);
             let levels = &mut self.levels[(c * lh + r3) * lw..][..lw];
             for ((level, v), &a) in levels.iter_mut().zip(out.iter_mut()).zip(acc) {
-                *level = to_level.apply(a.max(0)).clamp(0, 63) as u8;
+                *level = to_level
+                    .apply(a.max(0))
+                    .clamp(0, i64::from(self.net.top_level)) as u8;
                 *v = to_u8.to_u8(a);
             }
         }

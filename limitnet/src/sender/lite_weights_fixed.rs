@@ -1048,5 +1048,6 @@ pub static LITE: FixedNetwork = FixedNetwork {
         requant: &SALIENCY2_REQUANT,
     },
     levels: &LEVELS,
+    top_level: 63,
     sigmoid: &SIGMOID,
 };

@@ -684,8 +684,8 @@ pub fn fixed_weights_source(
     };
     let mean = &get("encoder.mean")?.values;
     let std = &get("encoder.std")?.values;
-    // The fixed-point encoder clamps levels to 0..63 and reads RGB.
-    if quantizer.levels() != 64 || mean.len() != 3 || std.len() != 3 {
+    // The fixed-point encoder reads RGB.
+    if mean.len() != 3 || std.len() != 3 {
         return None;
     }
     let mut out = String::from(
@@ -789,7 +789,8 @@ pub fn fixed_weights_source(
     write_array(&mut out, "SIGMOID", "u16", &sigmoid);
     let _ = write!(
         out,
-        "/// limitnet-lite's encoder network in fixed point.\npub static LITE: FixedNetwork = FixedNetwork {{\n{convs}    levels: &LEVELS,\n    sigmoid: &SIGMOID,\n}};\n"
+        "/// limitnet-lite's encoder network in fixed point.\npub static LITE: FixedNetwork = FixedNetwork {{\n{convs}    levels: &LEVELS,\n    top_level: {},\n    sigmoid: &SIGMOID,\n}};\n",
+        quantizer.levels() - 1
     );
     Some(out)
 }
