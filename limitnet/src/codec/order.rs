@@ -6,13 +6,13 @@ use crate::codec::prelude::*;
 use super::saliency::{GRID, MAX as SALIENCY_MAX, SaliencyMap};
 
 /// What orders a frame's values: its channel count and how much a cell's saliency weighs
-/// against a channel step (the bundle's `saliency_weight`, docs/bitstream.md).
+/// against a channel step (the bundle's `saliency_weight`, docs/bitstream.md). Built only with
+/// a weight in 1..=[`PriorityRule::MAX_SALIENCY_WEIGHT`]: with 0 a channel would be ordered by
+/// index alone and [`neighbours_sent_before`] would no longer hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PriorityRule {
-    pub channels: usize,
-    /// 1..=[`PriorityRule::MAX_SALIENCY_WEIGHT`]; the paper's rule is
-    /// [`PriorityRule::PAPER_SALIENCY_WEIGHT`].
-    pub saliency_weight: u32,
+    channels: usize,
+    saliency_weight: u32,
 }
 
 impl PriorityRule {
@@ -27,6 +27,26 @@ impl PriorityRule {
             channels,
             saliency_weight: Self::PAPER_SALIENCY_WEIGHT,
         }
+    }
+
+    /// The rule `saliency_weight * s + 31 (channels - c)`; `None` unless the weight is in
+    /// 1..=[`Self::MAX_SALIENCY_WEIGHT`].
+    pub const fn new(channels: usize, saliency_weight: u32) -> Option<Self> {
+        if saliency_weight == 0 || saliency_weight > Self::MAX_SALIENCY_WEIGHT {
+            return None;
+        }
+        Some(Self {
+            channels,
+            saliency_weight,
+        })
+    }
+
+    pub const fn channels(self) -> usize {
+        self.channels
+    }
+
+    pub const fn saliency_weight(self) -> u32 {
+        self.saliency_weight
     }
 
     /// Integer priority of the value at channel `c` in a cell of saliency `s` (0..=31).
@@ -258,10 +278,9 @@ mod tests {
         assert!(paper.priority(31, 4) > paper.priority(0, 0));
         assert_eq!(paper.priority(31, 5), paper.priority(0, 0));
         // Weight 3: a fully salient value outranks a non-salient one three channels lower.
-        let light = PriorityRule {
-            saliency_weight: 3,
-            ..paper
-        };
+        let light = PriorityRule::new(12, 3).unwrap();
+        assert_eq!(PriorityRule::new(12, 0), None);
+        assert_eq!(PriorityRule::new(12, 32), None);
         assert!(light.priority(31, 2) > light.priority(0, 0));
         assert_eq!(light.priority(31, 3), light.priority(0, 0));
         let order = priority_order(&map, light, 16, 16);
@@ -302,10 +321,7 @@ mod tests {
             (12, 60, 80),
         ] {
             for saliency_weight in [1, 3, 5, 31] {
-                let rule = PriorityRule {
-                    channels: ch,
-                    saliency_weight,
-                };
+                let rule = PriorityRule::new(ch, saliency_weight).unwrap();
                 let order = priority_order(&map, rule, h, w);
                 let mut reference: Vec<u32> = (0..(ch * h * w) as u32).collect();
                 reference.sort_by_key(|&i| {
@@ -332,10 +348,7 @@ mod tests {
             (2, 9, 3, 3),
             (1, 60, 80, 5),
         ] {
-            let rule = PriorityRule {
-                channels: ch,
-                saliency_weight: weight,
-            };
+            let rule = PriorityRule::new(ch, weight).unwrap();
             let order = priority_order(&map, rule, h, w);
             let mut rank = vec![0usize; order.len()];
             for (r, &i) in order.iter().enumerate() {

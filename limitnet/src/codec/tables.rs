@@ -61,7 +61,7 @@ pub struct CodecTables {
     quantizer: Quantizer,
     /// `codes[channel * contexts + context]`.
     codes: Vec<HuffmanCode>,
-    saliency_weight: u32,
+    priority_rule: PriorityRule,
 }
 
 impl CodecTables {
@@ -104,12 +104,12 @@ impl CodecTables {
         let saliency_weight = j
             .saliency_weight
             .unwrap_or(PriorityRule::PAPER_SALIENCY_WEIGHT);
-        if !(1..=PriorityRule::MAX_SALIENCY_WEIGHT).contains(&saliency_weight) {
+        let Some(priority_rule) = PriorityRule::new(j.channels, saliency_weight) else {
             return bad(format!(
                 "saliency_weight {saliency_weight}: 1..={} supported",
                 PriorityRule::MAX_SALIENCY_WEIGHT
             ));
-        }
+        };
         let contexts = if j.version == 1 { 1 } else { edges.len() + 2 };
         // One list of code lengths per (channel, context), channel-major.
         let lengths: Vec<&Vec<u8>> = match (&j.code_lengths, j.version) {
@@ -174,7 +174,7 @@ impl CodecTables {
             context_of_level,
             quantizer,
             codes,
-            saliency_weight,
+            priority_rule,
         })
     }
 
@@ -210,10 +210,7 @@ impl CodecTables {
 
     /// The rule that orders this bundle's values ([`super::priority_order`]).
     pub fn priority_rule(&self) -> PriorityRule {
-        PriorityRule {
-            channels: self.channels,
-            saliency_weight: self.saliency_weight,
-        }
+        self.priority_rule
     }
 
     pub fn quantizer(&self) -> &Quantizer {
@@ -282,7 +279,7 @@ pub(crate) mod tests {
             match parsed {
                 Ok(t) => {
                     assert!(ok, "weight {weight} accepted");
-                    assert_eq!(t.priority_rule().saliency_weight, weight);
+                    assert_eq!(t.priority_rule().saliency_weight(), weight);
                 }
                 Err(e) => assert!(!ok && e.to_string().contains("saliency_weight"), "{e}"),
             }
