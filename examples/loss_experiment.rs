@@ -316,7 +316,22 @@ fn main() -> Res<()> {
     let mut ways = Way::defaults();
     while let Some(at) = args.iter().position(|a| a == "--way") {
         let spec = args.get(at + 1).ok_or("--way needs NAME=I,P,H")?.clone();
-        ways.push(Way::parse(&spec)?);
+        let way = Way::parse(&spec)?;
+        // Names become CSV fields and folder names, and must not merge with another way's rows.
+        let taken = ways.iter().any(|w| w.name == way.name)
+            || ["prefix", "rtpjpeg"].contains(&way.name.as_str());
+        let plain = !way.name.is_empty()
+            && way
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-');
+        if taken || !plain {
+            return Err(format!(
+                "--way {spec}: the name must be new and of letters, digits and '-'"
+            )
+            .into());
+        }
+        ways.push(way);
         args.drain(at..at + 2);
     }
     let (input, output, seeds) = match &args[..] {

@@ -15,7 +15,7 @@
 # results.csv (every image, payload, loss sequence and way of sending), the decoded images,
 # and with --classifiers (creates training/.venv with PyTorch: ~5 GB) agreement.csv and
 # loss.png. Then the real elements on the clip: limitnetpay ! netsim ! limitnetdepay and
-# rtpjpegpay ! netsim ! rtpjpegdepay at 20 % loss, frames in and out.
+# rtpjpegpay ! netsim ! rtpjpegdepay at 0-30 % loss, frames out of 100.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -27,7 +27,7 @@ while [ $# -gt 0 ]; do
     --classifiers) classifiers=1; shift ;;
     --validation) validation=1; shift ;;
     --way) ways+=(--way "$2"); shift 2 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "loss-experiment: unknown option $1" >&2; exit 2 ;;
   esac
 done

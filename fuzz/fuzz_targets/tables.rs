@@ -31,7 +31,8 @@ fn check_json(json: &[u8]) {
     };
     for c in 0..tables.channels() {
         let mut previous = f32::NEG_INFINITY;
-        for q in 0..64 {
+        let levels = tables.quantizer().levels();
+        for q in 0..levels as u8 {
             let v = tables.quantizer().dequantize(c, q);
             assert!(v.is_finite(), "channel {c} level {q} dequantizes to {v}");
             assert!(v >= previous, "channel {c}: level {q} below the one before");
@@ -39,7 +40,7 @@ fn check_json(json: &[u8]) {
         }
         for k in 0..tables.contexts() {
             let code = tables.code(c, k);
-            assert_eq!(code.symbols(), 64);
+            assert_eq!(code.symbols(), levels as usize);
             check_code(code, &[]);
         }
     }

@@ -66,12 +66,15 @@ CONTEXTS = len(CONTEXT_EDGES) + 2
 
 
 def context_edges(levels):
-    """CONTEXT_EDGES (for 64 levels) scaled to `levels`, kept increasing and >= 1; as many."""
+    """CONTEXT_EDGES (for 64 levels) scaled to `levels` (2..64): increasing, in 1..levels-1,
+    fewer of them when the levels are too few to keep them apart."""
+    if not 2 <= levels <= LEVELS:
+        raise SystemExit(f"{levels} levels: 2..{LEVELS} supported")
     edges = []
     for e in CONTEXT_EDGES:
-        edges.append(max(round(e * levels / LEVELS), edges[-1] + 1 if edges else 1))
-    if edges[-1] >= levels:
-        raise SystemExit(f"{levels} levels are too few for {len(CONTEXT_EDGES)} context edges")
+        edge = max(round(e * levels / LEVELS), edges[-1] + 1 if edges else 1)
+        if edge < levels:
+            edges.append(edge)
     return edges
 
 
@@ -98,9 +101,10 @@ def value_contexts(q, sal_cells, edges=CONTEXT_EDGES):
 
 @torch.no_grad()
 def latent_histograms(model, images, levels=LEVELS):
-    """Level counts [C, CONTEXTS, levels] of the latents of `images` quantized to `levels`."""
+    """Level counts [C, contexts, levels] of the latents of `images` quantized to `levels`."""
     edges = context_edges(levels)
-    hist = torch.zeros(CHANNELS, CONTEXTS, levels, dtype=torch.long)
+    contexts = len(edges) + 2
+    hist = torch.zeros(CHANNELS, contexts, levels, dtype=torch.long)
     scale = model.latent_max.view(1, -1, 1, 1)
     for i in range(0, len(images), 8):
         lat = model.encoder(images[i : i + 8])
@@ -112,7 +116,7 @@ def latent_histograms(model, images, levels=LEVELS):
         ctx = value_contexts(q, sal[:, cy][:, :, cx], edges)
         for c in range(CHANNELS):
             hist[c] += torch.bincount((ctx[:, c] * levels + q[:, c]).flatten(),
-                                      minlength=CONTEXTS * levels).view(CONTEXTS, levels)
+                                      minlength=contexts * levels).view(contexts, levels)
     return hist
 
 
@@ -154,7 +158,8 @@ def main():
     ap = argparse.ArgumentParser()
     source = ap.add_mutually_exclusive_group(required=True)
     source.add_argument("--ckpt", help="a training checkpoint")
-    source.add_argument("--bundle", help="a bundle directory whose graphs are kept (LimitNet fast/lite only)")
+    source.add_argument("--bundle", help="a bundle directory whose graphs are kept (limitnet-lite's architecture: "
+                                         "lite encoder, fast decoder)")
     ap.add_argument("--levels", type=int, default=None,
                     help="quantization levels (2..64) of the code tables (default: the checkpoint's or bundle's)")
     ap.add_argument("--saliency-weight", type=int, default=None,
@@ -195,10 +200,10 @@ def main():
         crops.append(train.sample(32, 224, rng)[0])
     images = torch.cat(crops)
     hist = latent_histograms(model, images, levels)
-    lengths = [[huffman_lengths(hist[c, k].tolist()) for k in range(CONTEXTS)] for c in range(CHANNELS)]
+    lengths = [[huffman_lengths(hist[c, k].tolist()) for k in range(hist.shape[1])] for c in range(CHANNELS)]
     total = hist.sum().clamp_min(1).item()
     bits = sum((hist[c, k] * torch.tensor(lengths[c][k])).sum().item()
-               for c in range(CHANNELS) for k in range(CONTEXTS))
+               for c in range(CHANNELS) for k in range(hist.shape[1]))
     flat = hist.sum(1)
     flat_bits = sum((flat[c] * torch.tensor(huffman_lengths(flat[c].tolist()))).sum().item() for c in range(CHANNELS))
     codec = {

@@ -64,7 +64,7 @@ SOURCES = {
 # The unseen-source validation photos: Debian's scratch package, Media/Backgrounds, real
 # photographs only (the drawn rooms, stages, graffiti and cartoon scenes left out, and one of two
 # near-identical basketball courts).
-UNSEEN_VAL_DEB = "scratch"
+UNSEEN_VAL_DEB = "scratch=1.4.0.6~dfsg1-6.1"
 UNSEEN_VAL_DIR = "usr/share/scratch/Media/Backgrounds"
 UNSEEN_VAL_DRAWN = {"party-room", "room1", "room2", "room3", "spotlight-stage", "woods-and-bench",
                     "brick-wall1", "graffiti", "school2", "basketball-court1-b"}
@@ -77,7 +77,7 @@ def fetch_unseen_val(root):
     if not glob.glob(pattern):
         os.makedirs(d, exist_ok=True)
         subprocess.run(["apt-get", "download", UNSEEN_VAL_DEB], cwd=d, check=True)
-        deb = glob.glob(os.path.join(d, f"{UNSEEN_VAL_DEB}_*.deb"))[0]
+        deb = glob.glob(os.path.join(d, "scratch_*.deb"))[0]
         subprocess.run(["dpkg-deb", "-x", deb, d], check=True)
     paths = sorted(glob.glob(pattern))
     return [("scratch", p) for p in paths
@@ -157,9 +157,10 @@ def main():
     ap.add_argument("--reuse", default=None,
                     help="results.csv of an earlier run: its classical and thumbnail rows are taken as they are "
                          "(same photos, same budgets), only the LimitNet bundles are run again")
-    ap.add_argument("--val", default=None, metavar="DATA_DIR",
+    photos_from = ap.add_mutually_exclusive_group()
+    photos_from.add_argument("--val", default=None, metavar="DATA_DIR",
                     help="the validation split's photos of DATA_DIR instead of the held-out sources (to choose settings)")
-    ap.add_argument("--unseen-val", action="store_true",
+    photos_from.add_argument("--unseen-val", action="store_true",
                     help="the unseen-source validation photos (Scratch backgrounds) instead of the held-out sources")
     ap.add_argument("--limitnet-only", action="store_true", help="score the LimitNet bundles only")
     args = ap.parse_args()

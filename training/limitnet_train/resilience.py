@@ -56,6 +56,7 @@ def load_bundle(bundle_dir):
     state["latent_max"] = torch.tensor(codec["latent_max"])
     state["latent_max_initialized"] = torch.tensor(True)
     model.load_state_dict(state)
+    model.context_edges = codec.get("context_edges", [])  # the bundle's own (rules_fixture)
     return model
 
 

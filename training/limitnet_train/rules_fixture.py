@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .export import context_edges, value_contexts
+from .export import value_contexts
 from .model import cell_matrix, pool_saliency, priority_keys
 from .resilience import load_bundle
 
@@ -45,7 +45,7 @@ def case(model, image):
     order = torch.argsort(priority_keys(sal, h, w, saliency_weight=model.saliency_weight).view(-1), descending=True)
     _, cy = cell_matrix(h)
     _, cx = cell_matrix(w)
-    contexts = value_contexts(q, sal[:, cy][:, :, cx], context_edges(model.levels))
+    contexts = value_contexts(q, sal[:, cy][:, :, cx], model.context_edges)
     return {
         "h": h,
         "w": w,

@@ -662,7 +662,7 @@ pub fn lite_weights_source(encoder_onnx: &[u8], int8: bool) -> Option<String> {
 }
 
 /// The Rust source of [`lite_weights_fixed`] from a bundle's `encoder.onnx`, its quantizer
-/// (the codec's 64 levels) and its `sender-calibration.json` (activation ranges measured on
+/// (the codec's levels) and its `sender-calibration.json` (activation ranges measured on
 /// training photos by `python -m limitnet_train.calibrate`). Weights are symmetric int8 per
 /// output channel; the input normalisation is folded into the first convolution; every
 /// activation scale is its calibrated range / 255.
