@@ -410,7 +410,7 @@ fn interleave_property() -> glib::ParamSpec {
 fn protect_property() -> glib::ParamSpec {
     glib::ParamSpecUInt::builder("protect")
         .nick("Protected bytes")
-        .blurb("Bytes of values packets, from the most important values on, sent twice (the copies spread over the rest of the frame): under 20 % loss such a value is lost 4 % of the time instead of 20 %, so the picture a cut at about this size gives nearly always arrives; 0 = no copies. Costs these bytes again: README \"Packets and packet loss\"")
+        .blurb("Bytes of values packets, from the most important values on, sent twice (the copies spread over the rest of the frame): under 20 % loss such a value is lost 4 % of the time instead of 20 %, so the picture a cut at about this size gives nearly always arrives; 0 = no copies. Costs these bytes again. For lossy links: protect=1024 header-copies=3 (README \"Packets and packet loss\")")
         .maximum(1 << 20)
         .default_value(DEFAULT_PROTECT)
         .mutable_playing()
