@@ -62,7 +62,6 @@ def huffman_lengths(counts):
 # Contexts of the version 2 tables (docs/bitstream.md "Values"): a value's code depends on its
 # left and upper neighbours in the same channel, where those were sent before it.
 CONTEXT_EDGES = [1, 3, 8, 16, 32]
-CONTEXTS = len(CONTEXT_EDGES) + 2
 
 
 def context_edges(levels):
@@ -79,7 +78,7 @@ def context_edges(levels):
 
 
 def value_contexts(q, sal_cells, edges=CONTEXT_EDGES):
-    """Context (0..CONTEXTS-1) of every value of quantized latents q [N,C,h,w].
+    """Context (0..len(edges)+1) of every value of quantized latents q [N,C,h,w].
 
     sal_cells [N,h,w] is each position's 5-bit cell saliency. A same-channel neighbour precedes a
     value in priority order exactly when its cell saliency is >= the value's (same channel term,

@@ -258,9 +258,14 @@ pub fn packetize(
         }
         start = end;
     }
-    let protected = protected_count(&values, options.protect);
+    let copies = values[..protected_count(&values, options.protect)].to_vec();
     let packets = with_header_copies(header, values, options.header_copies);
-    Ok(with_protected_copies(packets, protected))
+    Ok(with_protected_copies(packets, copies))
+}
+
+/// Whether `packet` is a values packet (not a header packet, not empty).
+fn is_values_packet(packet: &[u8]) -> bool {
+    packet.first().is_some_and(|b| b & VALUES_FLAG != 0)
 }
 
 /// How many leading values packets fit into `protect` bytes.
@@ -275,29 +280,23 @@ fn protected_count(values: &[Vec<u8>], protect: usize) -> usize {
         .count()
 }
 
-/// `packets` with a copy of each of its first `protected` values packets, spread evenly over
-/// the packets after the last protected original (at the end if there are none): a copy is
-/// then as far from its original as the frame allows, in the same order.
-fn with_protected_copies(packets: Vec<Vec<u8>>, protected: usize) -> Vec<Vec<u8>> {
+/// `packets` with `copies` (of its first values packets) spread evenly over the packets after
+/// the last protected original (at the end if there are none): a copy is then as far from its
+/// original as the frame allows, in the same order.
+fn with_protected_copies(packets: Vec<Vec<u8>>, copies: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    let protected = copies.len();
     if protected == 0 {
         return packets;
     }
-    let is_values = |p: &Vec<u8>| p.first().is_some_and(|b| b & VALUES_FLAG != 0);
     // Index just after the last protected original.
     let mut seen = 0;
     let split = packets
         .iter()
         .position(|p| {
-            seen += usize::from(is_values(p));
+            seen += usize::from(is_values_packet(p));
             seen == protected
         })
         .map_or(packets.len(), |i| i + 1);
-    let copies: Vec<Vec<u8>> = packets
-        .iter()
-        .filter(|p| is_values(p))
-        .take(protected)
-        .cloned()
-        .collect();
     let rest = packets.len() - split;
     let mut out = Vec::with_capacity(packets.len() + copies.len());
     let mut copies = copies.into_iter().enumerate().peekable();
@@ -490,10 +489,7 @@ pub fn decode_packets<'a>(
         }
     }
     let Some((frame_number, count, saliency)) = header else {
-        stats.dropped += packets
-            .into_iter()
-            .filter(|p| p.first().is_some_and(|b| b & VALUES_FLAG != 0))
-            .count();
+        stats.dropped += packets.into_iter().filter(|p| is_values_packet(p)).count();
         return match refusal {
             Some(e) => Err(e),
             None => Ok((frame, stats)),
@@ -734,6 +730,21 @@ mod tests {
         (params, map, levels)
     }
 
+    /// All of `packets`, decoded (every rank of the frame allowed).
+    fn decode_all(
+        tables: &CodecTables,
+        params: &StreamParams,
+        packets: &[Vec<u8>],
+    ) -> (DecodedFrame, PacketStats) {
+        decode_packets(
+            tables,
+            params,
+            packets.iter().map(Vec::as_slice),
+            usize::MAX,
+        )
+        .unwrap()
+    }
+
     /// The values of `levels` at the decoded positions, by index.
     fn check_values(frame: &DecodedFrame, levels: &[u8]) {
         for (&i, &q) in frame.order.iter().zip(&frame.levels) {
@@ -753,13 +764,7 @@ mod tests {
             let packets =
                 packetize(&tables, &params, &map, &levels, levels.len(), &options).unwrap();
             assert!(packets.iter().all(|p| p.len() <= 51));
-            let (frame, stats) = decode_packets(
-                &tables,
-                &params,
-                packets.iter().map(Vec::as_slice),
-                usize::MAX,
-            )
-            .unwrap();
+            let (frame, stats) = decode_all(&tables, &params, &packets);
             assert_eq!(frame.status, FrameStatus::Complete);
             assert_eq!(frame.levels.len(), levels.len());
             assert_eq!(stats.dropped, 0);
@@ -844,13 +849,7 @@ mod tests {
             &PacketOptions::default(),
         )
         .unwrap();
-        let (frame, _) = decode_packets(
-            &tables,
-            &params,
-            packets.iter().map(Vec::as_slice),
-            usize::MAX,
-        )
-        .unwrap();
+        let (frame, _) = decode_all(&tables, &params, &packets);
         assert_eq!((&frame.order, &frame.levels), (&whole.order, &whole.levels));
         check_values(&frame, &levels);
     }
@@ -875,7 +874,7 @@ mod tests {
                 &plain_options,
             )
             .unwrap();
-            let values: Vec<&Vec<u8>> = plain.iter().filter(|p| p[0] & VALUES_FLAG != 0).collect();
+            let values: Vec<&Vec<u8>> = plain.iter().filter(|p| is_values_packet(p)).collect();
             let protect = values[..5].iter().map(|p| p.len()).sum::<usize>() + 1;
             let options = PacketOptions {
                 protect,
@@ -896,14 +895,7 @@ mod tests {
                 assert_eq!(packets.iter().filter(|p| p == original).count(), 1);
             }
             let decode = |packets: &[Vec<u8>]| {
-                let frame = decode_packets(
-                    &tables,
-                    &params,
-                    packets.iter().map(Vec::as_slice),
-                    usize::MAX,
-                )
-                .unwrap()
-                .0;
+                let (frame, _) = decode_all(&tables, &params, packets);
                 (frame.order, frame.levels, frame.status)
             };
             assert_eq!(decode(&packets), decode(&plain));

@@ -236,11 +236,18 @@ pub(crate) mod tests {
 
     const EMBEDDED: &[u8] = include_bytes!("../../../models/limitnet-paper/codec.json");
 
-    fn with_range(channel: usize, lo: f64, hi: f64) -> Vec<u8> {
-        let mut j: serde_json::Value = serde_json::from_slice(EMBEDDED).unwrap();
-        j["latent_min"][channel] = lo.into();
-        j["latent_max"][channel] = hi.into();
+    /// `base` (a codec.json) with `edit` applied.
+    fn edited(base: &[u8], edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
+        let mut j: serde_json::Value = serde_json::from_slice(base).unwrap();
+        edit(&mut j);
         serde_json::to_vec(&j).unwrap()
+    }
+
+    fn with_range(channel: usize, lo: f64, hi: f64) -> Vec<u8> {
+        edited(EMBEDDED, |j| {
+            j["latent_min"][channel] = lo.into();
+            j["latent_max"][channel] = hi.into();
+        })
     }
 
     #[test]
@@ -270,14 +277,14 @@ pub(crate) mod tests {
     /// neighbours of [`crate::codec::order::neighbours_sent_before`] would not hold.
     #[test]
     fn saliency_weight_defaults_to_the_papers() {
-        let mut j: serde_json::Value = serde_json::from_slice(EMBEDDED).unwrap();
-        j.as_object_mut().unwrap().remove("saliency_weight");
-        let t = CodecTables::from_json(&serde_json::to_vec(&j).unwrap()).unwrap();
+        let absent = edited(EMBEDDED, |j| {
+            j.as_object_mut().unwrap().remove("saliency_weight");
+        });
+        let t = CodecTables::from_json(&absent).unwrap();
         assert_eq!(t.priority_rule(), PriorityRule::paper(12));
         for (weight, ok) in [(0, false), (1, true), (3, true), (31, true), (32, false)] {
-            let mut j: serde_json::Value = serde_json::from_slice(EMBEDDED).unwrap();
-            j["saliency_weight"] = weight.into();
-            let parsed = CodecTables::from_json(&serde_json::to_vec(&j).unwrap());
+            let parsed =
+                CodecTables::from_json(&edited(EMBEDDED, |j| j["saliency_weight"] = weight.into()));
             match parsed {
                 Ok(t) => {
                     assert!(ok, "weight {weight} accepted");
@@ -292,19 +299,19 @@ pub(crate) mod tests {
     /// lengths, lengthened by one bit so that Kraft's inequality still holds, edges below
     /// `levels` kept.
     pub(crate) fn with_levels(levels: usize) -> Vec<u8> {
-        let mut j: serde_json::Value = serde_json::from_slice(EMBEDDED).unwrap();
-        j["levels"] = levels.into();
-        for contexts in j["code_lengths"].as_array_mut().unwrap() {
-            for code in contexts.as_array_mut().unwrap() {
-                let cut: Vec<serde_json::Value> = code.as_array().unwrap()[..levels]
-                    .iter()
-                    .map(|l| (l.as_u64().unwrap() + 1).min(15).into())
-                    .collect();
-                *code = cut.into();
+        edited(EMBEDDED, |j| {
+            j["levels"] = levels.into();
+            for contexts in j["code_lengths"].as_array_mut().unwrap() {
+                for code in contexts.as_array_mut().unwrap() {
+                    let cut: Vec<serde_json::Value> = code.as_array().unwrap()[..levels]
+                        .iter()
+                        .map(|l| (l.as_u64().unwrap() + 1).min(15).into())
+                        .collect();
+                    *code = cut.into();
+                }
             }
-        }
-        j["context_edges"] = serde_json::json!([1, 2, 4, 8, 16]);
-        serde_json::to_vec(&j).unwrap()
+            j["context_edges"] = serde_json::json!([1, 2, 4, 8, 16]);
+        })
     }
 
     /// A bundle may have 2..=64 levels (limitnet-lite's tables were also measured at 24-48);
@@ -316,31 +323,28 @@ pub(crate) mod tests {
         let (_, step) = t.quantizer().range(0);
         let top = t.quantizer().dequantize(0, 31);
         assert!(t.quantizer().quantize(0, top + 10.0 * step) == 31);
+        let relevelled = |levels: u32| edited(&with_levels(32), |j| j["levels"] = levels.into());
         for levels in [1, 65] {
-            let mut j: serde_json::Value = serde_json::from_slice(&with_levels(32)).unwrap();
-            j["levels"] = levels.into();
-            let err = CodecTables::from_json(&serde_json::to_vec(&j).unwrap()).unwrap_err();
+            let err = CodecTables::from_json(&relevelled(levels)).unwrap_err();
             assert!(err.to_string().contains("levels"), "{levels}: {err}");
         }
         // Code tables of another size than the level count are refused.
-        let mut j: serde_json::Value = serde_json::from_slice(&with_levels(32)).unwrap();
-        j["levels"] = 48.into();
-        assert!(CodecTables::from_json(&serde_json::to_vec(&j).unwrap()).is_err());
+        assert!(CodecTables::from_json(&relevelled(48)).is_err());
     }
 
     /// The embedded tables rewritten as version 1: one code per channel (its context 0 code).
     pub(crate) fn version1_json() -> Vec<u8> {
-        let mut j: serde_json::Value = serde_json::from_slice(EMBEDDED).unwrap();
-        let per_channel: Vec<serde_json::Value> = j["code_lengths"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|contexts| contexts[0].clone())
-            .collect();
-        j["version"] = 1.into();
-        j["code_lengths"] = per_channel.into();
-        j.as_object_mut().unwrap().remove("context_edges");
-        serde_json::to_vec(&j).unwrap()
+        edited(EMBEDDED, |j| {
+            let per_channel: Vec<serde_json::Value> = j["code_lengths"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|contexts| contexts[0].clone())
+                .collect();
+            j["version"] = 1.into();
+            j["code_lengths"] = per_channel.into();
+            j.as_object_mut().unwrap().remove("context_edges");
+        })
     }
 
     #[test]
