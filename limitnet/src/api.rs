@@ -180,7 +180,8 @@ pub fn min_limit(a: usize, b: usize) -> usize {
 }
 
 /// How much of a frame to send or to decode: the first `percentage` % of its values in
-/// priority order, and at most `max_bytes` bytes. The one cut both sides understand; a cut
+/// priority order (of its items, with version 3 tables: coarse levels and refinement bits,
+/// docs/bitstream.md "Refinement"), and at most `max_bytes` bytes. The one cut both sides understand; a cut
 /// at the sender and the same cut at the receiver give the same image.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Cut {
@@ -215,7 +216,7 @@ impl Cut {
         }
     }
 
-    /// Values kept of a latent of `total` values.
+    /// Values (items) kept of a latent of `total` values (items).
     pub fn values(&self, total: usize) -> usize {
         codec::values_for_percentage(total, self.percentage)
     }
@@ -242,9 +243,10 @@ pub type EncodeOptions = Cut;
 #[derive(Debug, Clone)]
 pub struct EncodedFrame {
     pub data: Vec<u8>,
-    /// Values announced in the frame (before any `max_bytes` cut).
+    /// Values announced in the frame (before any `max_bytes` cut); items of the priority
+    /// order with version 3 tables, as in every count here.
     pub values: usize,
-    /// Values in the latent.
+    /// Values (items) in the latent.
     pub total_values: usize,
     pub saliency: SaliencyMap,
 }
@@ -474,7 +476,8 @@ impl Encoder {
                 out.saliency
             }
         };
-        let total = self.levels.len();
+        // Items of the order: values, or coarse levels and refinement bits (version 3).
+        let total = self.bundle.tables.items(self.levels.len());
         let values = options.values(total);
         let mut data = self.frames.encode(
             &self.bundle.tables,
@@ -674,7 +677,7 @@ impl Decoder {
     ) -> (Result<DecodedFrame, FrameError>, usize, Option<PacketStats>) {
         let (lh, lw) = params.latent_dims();
         let total = self.bundle.tables.channels() * lh * lw;
-        let max_values = options.cut.values(total);
+        let max_values = options.cut.values(self.bundle.tables.items(total));
         let tables = &self.bundle.tables;
         match options.format {
             StreamFormat::Frame => {
@@ -755,7 +758,7 @@ impl Decoder {
                     status: frame.status,
                     values: frame.levels.len(),
                     declared: frame.declared,
-                    total_values: total,
+                    total_values: self.bundle.tables.items(total),
                     bytes: used,
                     saliency: frame.saliency,
                     rejected: None,
@@ -771,7 +774,7 @@ impl Decoder {
                     status: FrameStatus::NoSaliency,
                     values: 0,
                     declared: 0,
-                    total_values: total,
+                    total_values: self.bundle.tables.items(total),
                     bytes: used,
                     saliency: None,
                     rejected: Some(e),

@@ -9,6 +9,9 @@ Usage: python -m limitnet_train.export --ckpt training/checkpoints/paper/final.p
        python -m limitnet_train.export --bundle models/limitnet-lite --levels 32 --data data --out DIR
            (new code tables for a bundle's graphs, which are copied unchanged: another level
            count or saliency weight for the same networks)
+       python -m limitnet_train.export --bundle models/limitnet-lite --refinement-bits 2 \
+           --refinement-delay 62 --data data --out DIR
+           (version 3 tables: coarse levels first, refinement bits later; docs/bitstream.md)
 """
 
 import argparse
@@ -98,12 +101,20 @@ def value_contexts(q, sal_cells, edges=CONTEXT_EDGES):
     return torch.where(left_known | up_known, 1 + bucket, torch.zeros_like(bucket))
 
 
+def coarse_levels(levels, refinement_bits):
+    """Coarse levels of version 3 tables (docs/bitstream.md "Refinement"): level q is sent as
+    (q + 2^r - 1) >> r, so level 0 stays exact."""
+    return ((levels - 1 + (1 << refinement_bits) - 1) >> refinement_bits) + 1
+
+
 @torch.no_grad()
-def latent_histograms(model, images, levels=LEVELS):
-    """Level counts [C, contexts, levels] of the latents of `images` quantized to `levels`."""
-    edges = context_edges(levels)
+def latent_histograms(model, images, levels=LEVELS, refinement_bits=0):
+    """Counts [C, contexts, coded levels] of the latents of `images` quantized to `levels`:
+    of the levels, or with refinement bits of the coarse levels, the symbols the codes code."""
+    coded = coarse_levels(levels, refinement_bits)
+    edges = context_edges(coded)
     contexts = len(edges) + 2
-    hist = torch.zeros(CHANNELS, contexts, levels, dtype=torch.long)
+    hist = torch.zeros(CHANNELS, contexts, coded, dtype=torch.long)
     scale = model.latent_max.view(1, -1, 1, 1)
     for i in range(0, len(images), 8):
         lat = model.encoder(images[i : i + 8])
@@ -112,10 +123,11 @@ def latent_histograms(model, images, levels=LEVELS):
         _, cy = cell_matrix(h)
         _, cx = cell_matrix(w)
         q = torch.round(torch.clamp(lat / scale, 0, 1) * (levels - 1)).long()
+        q = (q + (1 << refinement_bits) - 1) >> refinement_bits
         ctx = value_contexts(q, sal[:, cy][:, :, cx], edges)
         for c in range(CHANNELS):
-            hist[c] += torch.bincount((ctx[:, c] * levels + q[:, c]).flatten(),
-                                      minlength=contexts * levels).view(contexts, levels)
+            hist[c] += torch.bincount((ctx[:, c] * coded + q[:, c]).flatten(),
+                                      minlength=contexts * coded).view(contexts, coded)
     return hist
 
 
@@ -163,6 +175,11 @@ def main():
                     help="quantization levels (2..64) of the code tables (default: the checkpoint's or bundle's)")
     ap.add_argument("--saliency-weight", type=int, default=None,
                     help="the priority order's saliency weight (default: the checkpoint's or bundle's)")
+    ap.add_argument("--refinement-bits", type=int, default=0,
+                    help="version 3 tables: values sent as a coarse level first and this many refinement "
+                         "bits later (0: version 2, values whole)")
+    ap.add_argument("--refinement-delay", type=int, default=62,
+                    help="version 3: priority units (31 per channel) each refinement stage comes after the last")
     ap.add_argument("--data", default="data")
     ap.add_argument("--out", required=True)
     ap.add_argument("--name", default=None)
@@ -198,7 +215,7 @@ def main():
     for _ in range(max(1, args.table_crops // 32)):
         crops.append(train.sample(32, 224, rng)[0])
     images = torch.cat(crops)
-    hist = latent_histograms(model, images, levels)
+    hist = latent_histograms(model, images, levels, args.refinement_bits)
     lengths = [[huffman_lengths(hist[c, k].tolist()) for k in range(hist.shape[1])] for c in range(CHANNELS)]
     total = hist.sum().clamp_min(1).item()
     bits = sum((hist[c, k] * torch.tensor(lengths[c][k])).sum().item()
@@ -215,11 +232,15 @@ def main():
         "saliency_bits": 5,
         "latent_min": [0.0] * CHANNELS,
         "latent_max": [round(float(v), 6) for v in model.latent_max],
-        "context_edges": context_edges(levels),
+        "context_edges": context_edges(coarse_levels(levels, args.refinement_bits)),
         "code_lengths": lengths,
     }
     if model.saliency_weight != SALIENCY_WEIGHT:
         codec["saliency_weight"] = model.saliency_weight
+    if args.refinement_bits:
+        codec["version"] = 3
+        codec["refinement_bits"] = args.refinement_bits
+        codec["refinement_delay"] = args.refinement_delay
     with open(os.path.join(args.out, "codec.json"), "w") as f:
         json.dump(codec, f, indent=1)
     print(f"exported to {args.out}; tables from {len(images)} training crops; "

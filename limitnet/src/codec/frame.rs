@@ -14,6 +14,7 @@ use super::bits::{BitReader, BitWriter};
 use super::order::{
     ChannelOf, LEFT_BEFORE, OrderScratch, UP_BEFORE, neighbours_sent_before, priority_order,
 };
+use super::refine::Interval;
 use super::saliency::{self, SaliencyMap};
 use super::tables::{CodecTables, DOWNSAMPLE};
 
@@ -140,6 +141,8 @@ pub fn encode_frame(
 #[derive(Debug, Default)]
 pub struct FrameEncoder {
     scratch: OrderScratch,
+    /// Coarse levels by index (version 3 tables).
+    coarse: Vec<u8>,
 }
 
 impl FrameEncoder {
@@ -176,7 +179,7 @@ impl FrameEncoder {
             channels * h * w,
             "latent size does not match the stream"
         );
-        let count = count.min(levels.len());
+        let count = count.min(tables.items(levels.len()));
         let mut buffer = core::mem::take(out);
         buffer.clear();
         // One allocation for the usual frame (under a byte per value; ~3.7 bits on average)
@@ -188,22 +191,44 @@ impl FrameEncoder {
         self.scratch
             .fill_runs(saliency, tables.priority_rule(), h, w);
         let before = &self.scratch.neighbours;
-        // Run by run (one channel each): the channel's levels and codes are looked up once per
-        // run, not once per value.
+        let refinement = tables.refinement();
+        // What the Huffman codes code: the levels, or their coarse levels (version 3).
+        let coded: &[u8] = if refinement.bits() == 0 {
+            levels
+        } else {
+            self.coarse.clear();
+            self.coarse
+                .extend(levels.iter().map(|&q| refinement.coarse(q)));
+            &self.coarse
+        };
+        // Run by run (one stage of one channel each): the channel's levels and codes are
+        // looked up once per run, not once per value.
         let mut left = count;
-        for (c, positions) in self.scratch.runs() {
+        for (stage, c, positions) in self.scratch.runs() {
             if left == 0 {
                 break;
             }
             let positions = &positions[..positions.len().min(left)];
             left -= positions.len();
-            let levels = &levels[c * plane..][..plane];
-            let codes = tables.channel_codes(c);
-            for &p in positions {
-                let p = p as usize;
-                let context = context_of(tables, before, levels, p, w);
-                let (code, len) = codes[context].code(levels[p]);
-                bits.write(code, u32::from(len));
+            if stage == 0 {
+                let coded = &coded[c * plane..][..plane];
+                let codes = tables.channel_codes(c);
+                for &p in positions {
+                    let p = p as usize;
+                    let context = context_of(tables, before, coded, p, w);
+                    let (code, len) = codes[context].code(coded[p]);
+                    bits.write(code, u32::from(len));
+                }
+            } else {
+                // A refinement bit, where the interval known so far has more than one level.
+                let levels = &levels[c * plane..][..plane];
+                for &p in positions {
+                    let q = levels[p as usize];
+                    let interval = refinement.interval_before(q, stage);
+                    if !interval.is_exact() {
+                        bits.write(interval.bit_of(q), 1);
+                    }
+                }
             }
         }
         *out = bits.finish();
@@ -250,9 +275,12 @@ pub enum FrameStatus {
 #[derive(Debug, Clone)]
 pub struct DecodedFrame {
     pub saliency: Option<SaliencyMap>,
-    /// Values the encoder sent (from the header; 0 if the header is cut).
+    /// Items (values, or coarse levels and refinement bits in version 3) the encoder sent
+    /// (from the header; 0 if the header is cut).
     pub declared: usize,
-    /// Levels in priority order; `levels[i]` belongs to latent index `order[i]`.
+    /// Symbols in priority order: `levels[i]` belongs to item `order[i]` ([`priority_order`]):
+    /// the level of a value (versions 1 and 2; items are then latent indices), or in version 3
+    /// a coarse level (stage 0) or a refinement bit.
     pub levels: Vec<u8>,
     pub order: Vec<u32>,
     /// Latent indices of values that were sent but lost on the way (below the declared count
@@ -264,6 +292,8 @@ pub struct DecodedFrame {
 
 impl DecodedFrame {
     /// Writes the dequantized latent (`C x h x w`) into `out`; values not received are zero.
+    /// A value known to a level interval (version 3, refinement bits missing) takes the
+    /// interval's middle.
     pub fn fill_latent(&self, tables: &CodecTables, out: &mut [f32]) {
         out.fill(0.0);
         let plane = out.len() / self.channels.max(1);
@@ -272,9 +302,37 @@ impl DecodedFrame {
         }
         let channel_of = ChannelOf::new(plane);
         let q = tables.quantizer();
-        for (&index, &level) in self.order.iter().zip(&self.levels) {
-            out[index as usize] = q.dequantize(channel_of.of(index), level);
+        if tables.refinement().bits() == 0 {
+            for (&index, &level) in self.order.iter().zip(&self.levels) {
+                out[index as usize] = q.dequantize(channel_of.of(index), level);
+            }
+            return;
         }
+        for (index, known) in self.known_intervals(tables, out.len()).iter().enumerate() {
+            if let Some(interval) = known {
+                out[index] = q.dequantize_between(channel_of.of(index as u32), interval);
+            }
+        }
+    }
+
+    /// The level interval each of the `values` latent values is known to: its coarse level's
+    /// narrowed by the refinement bits received in sequence (a bit whose earlier stages are
+    /// missing tells nothing); `None` where the coarse level (or the value) was not received.
+    pub fn known_intervals(&self, tables: &CodecTables, values: usize) -> Vec<Option<Interval>> {
+        let refinement = tables.refinement();
+        // (interval, stages applied) by latent index.
+        let mut known: Vec<Option<(Interval, usize)>> = vec![None; values];
+        for (&item, &symbol) in self.order.iter().zip(&self.levels) {
+            let (stage, index) = (item as usize / values.max(1), item as usize % values.max(1));
+            if stage == 0 {
+                known[index] = Some((refinement.interval(symbol), 0));
+            } else if let Some((interval, applied)) = known[index] {
+                if applied + 1 == stage {
+                    known[index] = Some((interval.narrowed(u32::from(symbol)), stage));
+                }
+            }
+        }
+        known.into_iter().map(|k| k.map(|(i, _)| i)).collect()
     }
 }
 
@@ -291,6 +349,7 @@ pub fn decode_frame(
     let channels = tables.channels();
     let (h, w) = params.latent_dims();
     let total = channels * h * w;
+    let items = tables.items(total);
     let mut frame = DecodedFrame {
         saliency: None,
         declared: 0,
@@ -324,10 +383,10 @@ pub fn decode_frame(
         }
         return Ok(frame);
     };
-    if declared > total as u64 {
+    if declared > items as u64 {
         return Err(FrameError::BadCount {
             count: declared,
-            total,
+            total: items,
         });
     }
     frame.declared = declared as usize;
@@ -341,10 +400,35 @@ pub fn decode_frame(
     let plane = h * w;
     let channel_of = ChannelOf::new(plane);
     let before = neighbours_sent_before(&saliency, h, w);
+    let refinement = tables.refinement();
+    // The coded (coarse, in version 3) levels by index, for the contexts.
     let mut levels_by_index = vec![0u8; total];
+    // Version 3: the interval each value is known to so far.
+    let mut intervals =
+        vec![Interval { lo: 0, hi: 0 }; if refinement.bits() > 0 { total } else { 0 }];
     frame.levels.reserve(wanted);
     frame.status = FrameStatus::Complete;
-    for &index in &order[..wanted] {
+    for &item in &order[..wanted] {
+        if item as usize >= total {
+            // A refinement bit: one bit unless the value's level is already known exactly.
+            let index = item as usize % total;
+            let interval = intervals[index];
+            let bit = if interval.is_exact() {
+                0
+            } else {
+                match bits.read_bit() {
+                    Some(bit) => bit,
+                    None => {
+                        frame.status = FrameStatus::Truncated;
+                        break;
+                    }
+                }
+            };
+            intervals[index] = interval.narrowed(bit);
+            frame.levels.push(bit as u8);
+            continue;
+        }
+        let index = item;
         let c = channel_of.of(index);
         let (plane_levels, p) = (
             &mut levels_by_index[c * plane..][..plane],
@@ -355,6 +439,9 @@ pub fn decode_frame(
             Some(level) => {
                 plane_levels[p] = level;
                 frame.levels.push(level);
+                if let Some(interval) = intervals.get_mut(index as usize) {
+                    *interval = refinement.interval(level);
+                }
             }
             None => {
                 frame.status = FrameStatus::Truncated;
@@ -483,6 +570,73 @@ mod tests {
             }
         );
     }
+    /// Version 3 frames (coarse levels, then refinement bits): the whole frame gives every
+    /// level exactly, every prefix gives the whole frame's first items, and what a prefix
+    /// leaves of each value is an interval around its level.
+    #[test]
+    fn version_3_frames_refine_every_prefix() {
+        for (bits, delay) in [(1, 0), (2, 62), (3, 31)] {
+            let tables =
+                CodecTables::from_json(&crate::codec::tables::tests::with_refinement(bits, delay))
+                    .unwrap();
+            let params = StreamParams {
+                width: 40,
+                height: 24,
+                model_id: "test".into(),
+            };
+            let (h, w) = params.latent_dims();
+            let total = 12 * h * w;
+            // Zeros, the top level and everything between.
+            let levels: Vec<u8> = (0..total)
+                .map(|i| [0, 0, 63, ((i * 37) % 64) as u8][i % 4])
+                .collect();
+            let mut map = SaliencyMap::default();
+            map.0[9] = 31;
+            map.0[20] = 12;
+            let items = tables.items(total);
+            let data = encode_frame(&tables, &params, &map, &levels, items);
+            assert_eq!(data[0], 3);
+            let full = decode_frame(&tables, &params, &data, usize::MAX).unwrap();
+            assert_eq!(
+                (full.status, full.levels.len()),
+                (FrameStatus::Complete, items)
+            );
+            let exact: Vec<Option<Interval>> = levels
+                .iter()
+                .map(|&q| Some(Interval { lo: q, hi: q }))
+                .collect();
+            assert_eq!(full.known_intervals(&tables, total), exact);
+            let mut latent = vec![0.0; total];
+            full.fill_latent(&tables, &mut latent);
+            for (i, &q) in levels.iter().enumerate() {
+                assert_eq!(latent[i], tables.quantizer().dequantize(i / (h * w), q));
+            }
+            let mut previous = 0;
+            for cut in 0..=data.len() {
+                let part = decode_frame(&tables, &params, &data[..cut], usize::MAX).unwrap();
+                assert_eq!(part.levels[..], full.levels[..part.levels.len()]);
+                assert_eq!(part.order[..], full.order[..part.levels.len()]);
+                assert!(part.levels.len() >= previous);
+                previous = part.levels.len();
+                for (known, &q) in part.known_intervals(&tables, total).iter().zip(&levels) {
+                    if let Some(interval) = known {
+                        assert!(interval.lo <= q && q <= interval.hi);
+                    }
+                }
+            }
+            // A count below the items codes exactly that many; a count above them is refused.
+            let cut = encode_frame(&tables, &params, &map, &levels, items / 2);
+            let part = decode_frame(&tables, &params, &cut, usize::MAX).unwrap();
+            assert_eq!(part.levels[..], full.levels[..items / 2]);
+            let mut too_many = data.clone();
+            too_many.splice(2..4, [0xff, 0x7f]);
+            assert!(matches!(
+                decode_frame(&tables, &params, &too_many, usize::MAX),
+                Err(FrameError::BadCount { .. })
+            ));
+        }
+    }
+
     /// One [`FrameEncoder`] coding frames of changing sizes and saliency gives exactly the
     /// bytes of a fresh [`encode_frame`] each time (its reused buffers carry nothing over).
     #[test]

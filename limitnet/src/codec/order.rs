@@ -13,6 +13,10 @@ use super::saliency::{GRID, MAX as SALIENCY_MAX, SaliencyMap};
 pub struct PriorityRule {
     channels: usize,
     saliency_weight: u32,
+    /// Items per value: 1 (the value whole) or 1 + its refinement bits (version 3).
+    stages: u8,
+    /// Priority units by which each refinement stage comes after the one before (31 per channel).
+    refinement_delay: u32,
 }
 
 impl PriorityRule {
@@ -20,12 +24,16 @@ impl PriorityRule {
     pub const PAPER_SALIENCY_WEIGHT: u32 = 5;
     /// Above this a saliency step would outweigh a channel step (31).
     pub const MAX_SALIENCY_WEIGHT: u32 = 31;
+    /// The largest refinement delay: 64 channels.
+    pub const MAX_REFINEMENT_DELAY: u32 = 31 * 64;
 
     /// The paper's rule for `channels` channels.
     pub const fn paper(channels: usize) -> Self {
         Self {
             channels,
             saliency_weight: Self::PAPER_SALIENCY_WEIGHT,
+            stages: 1,
+            refinement_delay: 0,
         }
     }
 
@@ -38,7 +46,45 @@ impl PriorityRule {
         Some(Self {
             channels,
             saliency_weight,
+            stages: 1,
+            refinement_delay: 0,
         })
+    }
+
+    /// This rule for values sent as a coarse level and `bits` refinement bits (version 3,
+    /// docs/bitstream.md "Refinement"): refinement stage `j` of a value has the value's
+    /// priority minus `j * delay`. `None` unless `bits <= 5` and `delay <= MAX_REFINEMENT_DELAY`.
+    pub const fn with_refinement(self, bits: u8, delay: u32) -> Option<Self> {
+        if bits > super::refine::Refinement::MAX_BITS || delay > Self::MAX_REFINEMENT_DELAY {
+            return None;
+        }
+        Some(Self {
+            stages: 1 + bits,
+            refinement_delay: delay,
+            ..self
+        })
+    }
+
+    /// Items per value in the order: 1, or 1 + the refinement bits.
+    pub const fn stages(self) -> usize {
+        self.stages as usize
+    }
+
+    pub const fn refinement_delay(self) -> u32 {
+        self.refinement_delay
+    }
+
+    /// Items of a latent of `values` values.
+    pub const fn items(self, values: usize) -> usize {
+        values * self.stages as usize
+    }
+
+    /// Priority of item `stage` (0: the coarse level or whole value) of the value at channel
+    /// `c` in a cell of saliency `s`: [`Self::priority`] less `stage` delays, offset so that it
+    /// stays non-negative.
+    #[inline]
+    pub const fn item_priority(self, s: u8, c: usize, stage: usize) -> u32 {
+        self.priority(s, c) + (self.stages as u32 - 1 - stage as u32) * self.refinement_delay
     }
 
     pub const fn channels(self) -> usize {
@@ -108,13 +154,15 @@ fn cell_bounds(n: usize) -> [usize; GRID + 1] {
     bounds
 }
 
-/// Latent indices (`c * h * w + y * w + x`) in the order they are sent: highest priority first,
-/// ties by lower index (channel, then row, then column).
+/// Items in the order they are sent: highest priority first, ties by lower stage, then lower
+/// index (channel, then row, then column). An item is `stage * C h w + index`, `index` the
+/// latent index `c * h * w + y * w + x`; with one stage per value (versions 1 and 2) items are
+/// latent indices.
 ///
 /// Every channel has the same positions per saliency value, so the positions are grouped by
-/// saliency once (ascending within a group), the (channel, saliency) pairs are sorted by
-/// priority, then channel, and each pair appends its group offset by its channel's plane:
-/// O(C h w) sequential writes.
+/// saliency once (ascending within a group), the (stage, channel, saliency) triples are sorted
+/// by priority, then stage, then channel, and each appends its group offset by its stage's and
+/// channel's planes: O(stages C h w) sequential writes.
 pub fn priority_order(saliency: &SaliencyMap, rule: PriorityRule, h: usize, w: usize) -> Vec<u32> {
     let mut scratch = OrderScratch::default();
     scratch.fill_order(saliency, rule, h, w);
@@ -131,9 +179,10 @@ pub struct OrderScratch {
     pub neighbours: Vec<u8>,
     grouped: Vec<u32>,
     group_start: [usize; SALIENCY_MAX as usize + 2],
-    /// (priority, channel, saliency) of the runs: 8 bytes each rather than 24, since a sender
-    /// on a microcontroller keeps them (12 x 32 of them at most per frame with 12 channels).
-    pairs: Vec<(u32, u16, u8)>,
+    /// (priority, stage, channel, saliency) of the runs: 8 bytes each rather than 32, since a
+    /// sender on a microcontroller keeps them (stages x 12 x 32 of them at most per frame with
+    /// 12 channels).
+    pairs: Vec<(u32, u8, u16, u8)>,
     cell_saliency: Vec<u8>,
 }
 
@@ -158,9 +207,9 @@ impl OrderScratch {
         let plane = h * w;
         let mut order = core::mem::take(&mut self.order);
         order.clear();
-        order.reserve(rule.channels * plane);
-        for (c, positions) in self.runs() {
-            let base = (c * plane) as u32;
+        order.reserve(rule.items(rule.channels * plane));
+        for (stage, c, positions) in self.runs() {
+            let base = ((stage * rule.channels + c) * plane) as u32;
             order.extend(positions.iter().map(|&p| base + p));
         }
         self.order = order;
@@ -197,24 +246,33 @@ impl OrderScratch {
                 }
             }
         }
-        // (channel, saliency) pairs with positions, highest priority first, then lower channel.
+        // (stage, channel, saliency) triples with positions, highest priority first, then lower
+        // stage, then lower channel.
         let pairs = &mut self.pairs;
         pairs.clear();
         pairs.extend(
-            (0..rule.channels)
-                .flat_map(|c| (0..=SALIENCY_MAX).map(move |s| (rule.priority(s, c), c as u16, s)))
-                .filter(|&(_, _, s)| group_start[usize::from(s) + 1] > group_start[usize::from(s)]),
+            (0..rule.stages())
+                .flat_map(|stage| (0..rule.channels).map(move |c| (stage, c)))
+                .flat_map(|(stage, c)| {
+                    (0..=SALIENCY_MAX)
+                        .map(move |s| (rule.item_priority(s, c, stage), stage as u8, c as u16, s))
+                })
+                .filter(|&(_, _, _, s)| {
+                    group_start[usize::from(s) + 1] > group_start[usize::from(s)]
+                }),
         );
-        pairs.sort_unstable_by_key(|&(p, c, _)| (core::cmp::Reverse(p), c));
+        pairs.sort_unstable_by_key(|&(p, stage, c, _)| (core::cmp::Reverse(p), stage, c));
     }
 
-    /// The order of the last [`Self::fill_runs`] as runs of one channel: (channel, positions
-    /// `y * w + x` in the plane), the runs and the positions within each in the order sent.
-    pub fn runs(&self) -> impl Iterator<Item = (usize, &[u32])> {
-        self.pairs.iter().map(|&(_, c, s)| {
-            let (c, s) = (usize::from(c), usize::from(s));
+    /// The order of the last [`Self::fill_runs`] as runs of one stage of one channel: (stage,
+    /// channel, positions `y * w + x` in the plane), the runs and the positions within each in
+    /// the order sent.
+    pub fn runs(&self) -> impl Iterator<Item = (usize, usize, &[u32])> {
+        self.pairs.iter().map(|&(_, stage, c, s)| {
+            let s = usize::from(s);
             (
-                c,
+                usize::from(stage),
+                usize::from(c),
                 &self.grouped[self.group_start[s]..self.group_start[s + 1]],
             )
         })
@@ -320,16 +378,34 @@ mod tests {
             (65, 9, 3),
             (12, 60, 80),
         ] {
-            for saliency_weight in [1, 3, 5, 31] {
-                let rule = PriorityRule::new(ch, saliency_weight).unwrap();
+            for (saliency_weight, bits, delay) in [
+                (1, 0, 0),
+                (3, 0, 0),
+                (5, 0, 0),
+                (31, 0, 0),
+                (3, 1, 0),
+                (3, 2, 62),
+                (5, 3, 31),
+            ] {
+                let rule = PriorityRule::new(ch, saliency_weight)
+                    .unwrap()
+                    .with_refinement(bits, delay)
+                    .unwrap();
                 let order = priority_order(&map, rule, h, w);
-                let mut reference: Vec<u32> = (0..(ch * h * w) as u32).collect();
-                reference.sort_by_key(|&i| {
-                    let i = i as usize;
+                let n = ch * h * w;
+                let mut reference: Vec<u32> = (0..(n * (1 + usize::from(bits))) as u32).collect();
+                // (priority minus the stage's delays, stage, index), the documented rule.
+                reference.sort_by_key(|&item| {
+                    let (stage, i) = (item as usize / n, item as usize % n);
                     let (c, y, x) = (i / (h * w), (i / w) % h, i % w);
-                    (core::cmp::Reverse(rule.priority(map.at(y, h, x, w), c)), i)
+                    let p = i64::from(rule.priority(map.at(y, h, x, w), c))
+                        - (stage as i64) * i64::from(delay);
+                    (core::cmp::Reverse(p), stage, i)
                 });
-                assert_eq!(order, reference, "{ch}x{h}x{w} weight {saliency_weight}");
+                assert_eq!(
+                    order, reference,
+                    "{ch}x{h}x{w} weight {saliency_weight} bits {bits} delay {delay}"
+                );
             }
         }
     }

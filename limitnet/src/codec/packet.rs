@@ -193,7 +193,8 @@ pub fn packetize(
     let (h, w) = params.latent_dims();
     let total = tables.channels() * h * w;
     assert_eq!(levels.len(), total, "latent size does not match the stream");
-    let count = count.min(total);
+    let count = count.min(tables.items(total));
+    let refinement = tables.refinement();
     let header = header_packet(tables, params, saliency, count, options.frame_number);
     // A values packet needs its byte 0, a rank, a stride and one code of up to 15 bits.
     let needed = header.len().max(1 + 2 * MAX_RANK_BYTES + 2);
@@ -233,18 +234,35 @@ pub fn packetize(
             if *serial == 0 {
                 *serial = contexts.new_packet();
             }
-            let index = order[end] as usize;
-            let level = levels[index];
-            let c = channel_of.of(index as u32);
-            let (code, len) = tables
-                .code(c, contexts.context(tables, index, *serial, stride))
-                .code(level);
+            let item = order[end] as usize;
+            let (index, stage) = (item % total, item / total);
+            let q = levels[index];
+            let (code, len, coarse) = if stage == 0 {
+                let coarse = refinement.coarse(q);
+                let c = channel_of.of(index as u32);
+                let (code, len) = tables
+                    .code(c, contexts.context(tables, index, *serial, stride))
+                    .code(coarse);
+                (code, len, Some(coarse))
+            } else {
+                // A refinement bit is always one bit in a packet (0 when the value's level is
+                // already known exactly): its receiver may not have the coarse level.
+                let interval = refinement.interval_before(q, stage);
+                let bit = if interval.is_exact() {
+                    0
+                } else {
+                    interval.bit_of(q)
+                };
+                (bit, 1, None)
+            };
             if *used + usize::from(len) > *budget {
                 break;
             }
             bits.write(code, u32::from(len));
             *used += usize::from(len);
-            contexts.record(index, level, *serial);
+            if let Some(coarse) = coarse {
+                contexts.record(index, coarse, *serial);
+            }
             end += 1;
         }
         for (bits, _, used, serial) in group {
@@ -325,10 +343,12 @@ pub fn packetize_frame(
     let decoded = super::decode_frame(tables, params, frame, usize::MAX)?;
     let saliency = decoded.saliency.ok_or(PacketError::NoSaliency)?;
     let (h, w) = params.latent_dims();
-    let mut levels = vec![0u8; tables.channels() * h * w];
-    for (&index, &level) in decoded.order.iter().zip(&decoded.levels) {
-        levels[index as usize] = level;
-    }
+    // A level of each interval the frame's items leave (the lowest): it gives back those items.
+    let levels: Vec<u8> = decoded
+        .known_intervals(tables, tables.channels() * h * w)
+        .iter()
+        .map(|known| known.map_or(0, |interval| interval.lo))
+        .collect();
     packetize(
         tables,
         params,
@@ -476,7 +496,7 @@ pub fn decode_packets<'a>(
         if packet.first().is_none_or(|b| b & VALUES_FLAG != 0) {
             continue;
         }
-        match parse_header_packet(tables, params, packet, total) {
+        match parse_header_packet(tables, params, packet, tables.items(total)) {
             Ok(Some(parsed)) if header.is_none() || header == Some(parsed) => {
                 header = Some(parsed);
                 stats.header_packets += 1;
@@ -530,16 +550,27 @@ pub fn decode_packets<'a>(
                 valid = false; // claims values beyond the frame
                 break;
             }
-            let index = order[rank] as usize;
-            let c = channel_of.of(index as u32);
-            let Some(level) = tables
-                .code(c, contexts.context(tables, index, serial, stride))
-                .decode(&mut bits)
-            else {
-                valid = false;
-                break;
+            let item = order[rank] as usize;
+            let level = if item >= total {
+                // A refinement bit (version 3): one bit.
+                let Some(bit) = bits.read_bit() else {
+                    valid = false;
+                    break;
+                };
+                bit as u8
+            } else {
+                let index = item;
+                let c = channel_of.of(index as u32);
+                let Some(level) = tables
+                    .code(c, contexts.context(tables, index, serial, stride))
+                    .decode(&mut bits)
+                else {
+                    valid = false;
+                    break;
+                };
+                contexts.record(index, level, serial);
+                level
             };
-            contexts.record(index, level, serial);
             values.push((rank, level));
             rank += stride;
         }
@@ -608,16 +639,27 @@ pub fn conceal_holes(
     let plane = h * w;
     // 0: not received (stays zero), 1: received (or concealed), 2: lost.
     let mut state = vec![0u8; frame.channels * plane];
+    // Items beyond the latent are refinement bits (version 3): a value whose coarse level
+    // arrived is known, whatever became of its refinement bits.
     for &index in &frame.order {
-        state[index as usize] = 1;
+        if let Some(s) = state.get_mut(index as usize) {
+            *s = 1;
+        }
     }
     for &index in &frame.lost {
-        state[index as usize] = 2;
+        if let Some(s) = state.get_mut(index as usize) {
+            *s = 2;
+        }
     }
     match mode {
         Concealment::Zero => {}
         Concealment::Interpolate => {
-            let holes: Vec<usize> = frame.lost.iter().map(|&i| i as usize).collect();
+            let holes: Vec<usize> = frame
+                .lost
+                .iter()
+                .map(|&i| i as usize)
+                .filter(|&i| i < state.len())
+                .collect();
             let neighbours = |i: usize| {
                 let p = i % plane;
                 let (y, x) = (p / w, p % w);
@@ -828,6 +870,62 @@ mod tests {
                 assert_eq!(got, expected, "subset {subset:#b}");
                 check_values(&frame, &levels);
             }
+        }
+    }
+
+    /// Version 3 (coarse levels, then refinement bits): all packets give the one-prefix
+    /// frame's items; any subset gives the items its packets carry, and each value's interval
+    /// (refinement bits whose coarse level or earlier bits were lost tell nothing) holds its
+    /// level; a re-packetized frame prefix carries the same items.
+    #[test]
+    fn version_3_packets_carry_items() {
+        let tables =
+            CodecTables::from_json(&crate::codec::tables::tests::with_refinement(2, 62)).unwrap();
+        for interleave in [1, 3] {
+            let (params, map, levels) = frame_of(96, 64, interleave);
+            let levels: Vec<u8> = levels
+                .iter()
+                .enumerate()
+                .map(|(i, &q)| if i % 3 == 0 { 0 } else { q })
+                .collect();
+            let items = tables.items(levels.len());
+            let options = PacketOptions {
+                interleave,
+                ..PacketOptions::default()
+            };
+            let packets = packetize(&tables, &params, &map, &levels, items, &options).unwrap();
+            let (frame, stats) = decode_all(&tables, &params, &packets);
+            assert_eq!((frame.status, stats.dropped), (FrameStatus::Complete, 0));
+            let data = encode_frame(&tables, &params, &map, &levels, items);
+            let whole = decode_frame(&tables, &params, &data, usize::MAX).unwrap();
+            assert_eq!((&whole.order, &whole.levels), (&frame.order, &frame.levels));
+            // Every third values packet lost.
+            let mut k = 0;
+            let kept: Vec<Vec<u8>> = packets
+                .iter()
+                .filter(|p| {
+                    k += usize::from(is_values_packet(p));
+                    !is_values_packet(p) || k % 3 != 0
+                })
+                .cloned()
+                .collect();
+            let (part, _) = decode_all(&tables, &params, &kept);
+            assert!(part.levels.len() < items && !part.lost.is_empty());
+            let mut exact = 0;
+            let known = part.known_intervals(&tables, levels.len());
+            for (known, &q) in known.iter().zip(&levels) {
+                if let Some(interval) = known {
+                    assert!(interval.lo <= q && q <= interval.hi);
+                    exact += usize::from(interval.is_exact());
+                }
+            }
+            assert!(exact > 0);
+            // A frame prefix, packetized again: the same items.
+            let prefix = &data[..data.len() / 2];
+            let cut = decode_frame(&tables, &params, prefix, usize::MAX).unwrap();
+            let repacked = packetize_frame(&tables, &params, prefix, &options).unwrap();
+            let (again, _) = decode_all(&tables, &params, &repacked);
+            assert_eq!((&again.order, &again.levels), (&cut.order, &cut.levels));
         }
     }
 

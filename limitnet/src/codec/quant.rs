@@ -84,6 +84,12 @@ impl Quantizer {
     pub fn dequantize(&self, c: usize, q: u8) -> f32 {
         self.min[c] + f32::from(q) * self.step[c]
     }
+
+    /// Value of the middle of level interval `interval` of channel `c` (decoder only).
+    #[inline]
+    pub fn dequantize_between(&self, c: usize, interval: &super::refine::Interval) -> f32 {
+        self.min[c] + interval.midpoint() * self.step[c]
+    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::huffman::HuffmanCode;
 use super::quant::Quantizer;
+use super::refine::Refinement;
 use super::{CodecError, PriorityRule, saliency};
 
 /// Downsampling factor of the encoder: a W x H frame gives a ceil(W/8) x ceil(H/8) latent grid.
@@ -30,6 +31,10 @@ struct CodecJson {
     /// The priority order's saliency weight (docs/bitstream.md); absent: the paper's 5.
     #[serde(default)]
     saliency_weight: Option<u32>,
+    #[serde(default)]
+    refinement_bits: Option<u8>,
+    #[serde(default)]
+    refinement_delay: Option<u32>,
     code_lengths: CodeLengths,
 }
 
@@ -62,6 +67,7 @@ pub struct CodecTables {
     /// `codes[channel * contexts + context]`.
     codes: Vec<HuffmanCode>,
     priority_rule: PriorityRule,
+    refinement: Refinement,
 }
 
 impl CodecTables {
@@ -69,7 +75,7 @@ impl CodecTables {
         let j: CodecJson = serde_json::from_slice(bytes)
             .map_err(|e| CodecError::BadTables(format!("codec.json: {e}")))?;
         let bad = |m: String| Err(CodecError::BadTables(m));
-        if j.format != "limitnet-codec" || !(1..=2).contains(&j.version) {
+        if j.format != "limitnet-codec" || !(1..=3).contains(&j.version) {
             return bad(format!(
                 "unsupported codec tables {:?} version {}",
                 j.format, j.version
@@ -89,16 +95,39 @@ impl CodecTables {
         }
         let edges = match (j.version, &j.context_edges) {
             (1, None) => Vec::new(),
-            (2, Some(edges)) => edges.clone(),
-            _ => return bad("context_edges are required in version 2 and only there".into()),
+            (2 | 3, Some(edges)) => edges.clone(),
+            _ => {
+                return bad("context_edges are required in versions 2 and 3 and only there".into());
+            }
         };
+        let refinement = match (j.version, j.refinement_bits, j.refinement_delay) {
+            (1 | 2, None, None) => Refinement::whole(j.levels),
+            (3, Some(bits), Some(_)) => match Refinement::new(bits, j.levels) {
+                Some(r) if bits > 0 => r,
+                _ => {
+                    return bad(format!(
+                        "refinement_bits {bits}: 1..={} supported",
+                        Refinement::MAX_BITS
+                    ));
+                }
+            },
+            _ => {
+                return bad(
+                    "refinement_bits and refinement_delay are required in version 3 and only there"
+                        .into(),
+                );
+            }
+        };
+        // Version 3 codes coarse levels: its tables and context edges count those.
+        let coded_levels = refinement.coarse_levels();
         if edges.len() > MAX_CONTEXT_EDGES
             || edges.windows(2).any(|p| p[0] >= p[1])
-            || edges.iter().any(|&e| e == 0 || u32::from(e) >= j.levels)
+            || edges
+                .iter()
+                .any(|&e| e == 0 || u32::from(e) >= coded_levels)
         {
             return bad(format!(
-                "context_edges {edges:?}: at most {MAX_CONTEXT_EDGES} increasing levels in 1..{}",
-                j.levels
+                "context_edges {edges:?}: at most {MAX_CONTEXT_EDGES} increasing levels in 1..{coded_levels}"
             ));
         }
         let saliency_weight = j
@@ -110,11 +139,18 @@ impl CodecTables {
                 PriorityRule::MAX_SALIENCY_WEIGHT
             ));
         };
+        let delay = j.refinement_delay.unwrap_or(0);
+        let Some(priority_rule) = priority_rule.with_refinement(refinement.bits(), delay) else {
+            return bad(format!(
+                "refinement_delay {delay}: 0..={} supported",
+                PriorityRule::MAX_REFINEMENT_DELAY
+            ));
+        };
         let contexts = if j.version == 1 { 1 } else { edges.len() + 2 };
         // One list of code lengths per (channel, context), channel-major.
         let lengths: Vec<&Vec<u8>> = match (&j.code_lengths, j.version) {
             (CodeLengths::PerChannel(l), 1) if l.len() == j.channels => l.iter().collect(),
-            (CodeLengths::PerContext(l), 2)
+            (CodeLengths::PerContext(l), 2 | 3)
                 if l.len() == j.channels && l.iter().all(|c| c.len() == contexts) =>
             {
                 l.iter().flatten().collect()
@@ -128,7 +164,7 @@ impl CodecTables {
                     } else {
                         format!("[{contexts} contexts]")
                     },
-                    j.levels
+                    coded_levels
                 ));
             }
         };
@@ -143,7 +179,7 @@ impl CodecTables {
         let codes = lengths
             .iter()
             .map(|l| {
-                if l.len() != j.levels as usize {
+                if l.len() != coded_levels as usize {
                     return Err(CodecError::BadTables(
                         "code table size differs from the level count".into(),
                     ));
@@ -175,7 +211,19 @@ impl CodecTables {
             quantizer,
             codes,
             priority_rule,
+            refinement,
         })
+    }
+
+    /// How values split into a coarse level and refinement bits (none before version 3).
+    pub fn refinement(&self) -> Refinement {
+        self.refinement
+    }
+
+    /// Items in the priority order of a frame of `values` latent values: one per value, or one
+    /// per value and refinement bit (version 3). Value counts in frames count these.
+    pub fn items(&self, values: usize) -> usize {
+        self.priority_rule.items(values)
     }
 
     /// The frame format version these tables code: frames of version 1 tables use one code per
@@ -316,6 +364,56 @@ pub(crate) mod tests {
 
     /// A bundle may have 2..=64 levels (limitnet-lite's tables were also measured at 24-48);
     /// the encoder's levels then stay below its count and code with its tables.
+    /// The embedded 64-level tables as version 3 tables: coarse levels of `bits` refinement
+    /// bits (each code one bit longer and cut to the coarse levels, which keeps them valid).
+    pub(crate) fn with_refinement(bits: u8, delay: u32) -> Vec<u8> {
+        let coarse = Refinement::new(bits, 64).unwrap().coarse_levels() as usize;
+        edited(EMBEDDED, |j| {
+            j["version"] = 3.into();
+            j["refinement_bits"] = bits.into();
+            j["refinement_delay"] = delay.into();
+            for contexts in j["code_lengths"].as_array_mut().unwrap() {
+                for code in contexts.as_array_mut().unwrap() {
+                    let cut: Vec<serde_json::Value> = code.as_array().unwrap()[..coarse]
+                        .iter()
+                        .map(|l| (l.as_u64().unwrap() + 1).min(15).into())
+                        .collect();
+                    *code = cut.into();
+                }
+            }
+            j["context_edges"] = serde_json::json!([1, 2, 3, 4, 8]);
+        })
+    }
+
+    #[test]
+    fn version_3_tables() {
+        let t = CodecTables::from_json(&with_refinement(2, 62)).unwrap();
+        assert_eq!(t.frame_version(), 3);
+        assert_eq!((t.refinement().bits(), t.items(10)), (2, 30));
+        assert_eq!(t.priority_rule().refinement_delay(), 62);
+        // Refinement fields only in version 3, both of them, bits 1..=5.
+        let bad = [
+            edited(&with_refinement(2, 62), |j| j["version"] = 2.into()),
+            edited(&with_refinement(2, 62), |j| {
+                j.as_object_mut().unwrap().remove("refinement_delay");
+            }),
+            edited(&with_refinement(2, 62), |j| j["refinement_bits"] = 0.into()),
+            edited(&with_refinement(2, 62), |j| j["refinement_bits"] = 6.into()),
+            edited(&with_refinement(2, 62), |j| {
+                j["refinement_delay"] = 99_999.into()
+            }),
+            // Tables of 64 symbols where 17 coarse levels are coded.
+            edited(EMBEDDED, |j| {
+                j["version"] = 3.into();
+                j["refinement_bits"] = 2.into();
+                j["refinement_delay"] = 62.into();
+            }),
+        ];
+        for json in bad {
+            assert!(CodecTables::from_json(&json).is_err());
+        }
+    }
+
     #[test]
     fn level_counts_from_2_to_64() {
         let t = CodecTables::from_json(&with_levels(32)).unwrap();

@@ -1,0 +1,174 @@
+"""Simulate coarse-first streams with refinement bits (issue 12, "bytes where they count").
+
+A value is first sent coarse (its 64-level level q mapped to c = (q + 2^s - 1) >> s, so level 0
+stays exact) and later refined by s raw bits (interval halving), the j-th at the value's
+priority minus j*D. Rates from Huffman tables of coarse levels with contexts built on the training
+split (as export.py), PSNR through the bundle's decoder. Compares with the bundle's own tables.
+
+  python -m limitnet_train.refine_sim --bundle ../models/limitnet-lite --data ../data \
+      --photos ../out/val-levels/original --config s1d0 --config s1d62 ...
+"""
+
+import argparse
+import glob
+import os
+import random
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .data import PhotoSet
+from .export import context_edges, huffman_lengths, value_contexts
+from .model import CHANNELS, cell_matrix, pool_saliency
+from .resilience import load_bundle
+
+LEVELS = 64
+HEADER = 44
+
+
+def coarse_of(q, shift):
+    return (q + (1 << shift) - 1) >> shift
+
+
+def bin_of(c, shift):
+    """Levels [lo, hi] of coarse level c."""
+    lo = torch.clamp((c - 1) * (1 << shift) + 1, min=0)
+    hi = torch.clamp(c * (1 << shift), max=LEVELS - 1)
+    return lo, hi
+
+
+def coarse_tables(model, images, shift):
+    levels = coarse_of(torch.tensor(LEVELS - 1), shift).item() + 1
+    edges = context_edges(levels) if levels <= LEVELS else None
+    contexts = len(edges) + 2
+    hist = torch.zeros(CHANNELS, contexts, levels, dtype=torch.long)
+    with torch.no_grad():
+        for i in range(0, len(images), 8):
+            q, sal = quantized(model, images[i : i + 8])
+            c = coarse_of(q, shift)
+            ctx = value_contexts(c, sal, edges)
+            for ch in range(CHANNELS):
+                hist[ch] += torch.bincount((ctx[:, ch] * levels + c[:, ch]).flatten(),
+                                           minlength=contexts * levels).view(contexts, levels)
+    lengths = torch.tensor([[huffman_lengths(hist[ch, k].tolist()) for k in range(contexts)]
+                            for ch in range(CHANNELS)])
+    return edges, lengths
+
+
+def quantized(model, images):
+    lat = model.encoder(images)
+    sal = pool_saliency(model.saliency(lat))
+    _, _, h, w = lat.shape
+    _, cy = cell_matrix(h)
+    _, cx = cell_matrix(w)
+    q = torch.round(torch.clamp(lat / model.latent_max.view(1, -1, 1, 1), 0, 1) * (LEVELS - 1)).long()
+    return q, sal[:, cy][:, :, cx]
+
+
+def simulate(model, images, tables, shift, delay, budgets, k):
+    """Reconstructions [budgets][N,3,H,W] of a coarse-first stream (shift 0: the plain stream)."""
+    edges, lengths = tables
+    q, sal = quantized(model, images)
+    n, C, h, w = q.shape
+    c = coarse_of(q, shift)
+    ctx = value_contexts(c, sal, edges)
+    chan = torch.arange(C).view(1, C, 1, 1).expand_as(q)
+    coarse_bits = lengths[chan, ctx, c]  # [N,C,h,w]
+    prio = (k * sal.unsqueeze(1) + 31 * (C - chan)).long()
+    out = [[] for _ in budgets]
+    for i in range(n):
+        # items: (priority, kind, index); kind 0 = coarse, j = refinement stage j
+        idx = torch.arange(C * h * w)
+        p0 = prio[i].flatten()
+        lo, hi = bin_of(c[i].flatten(), shift)
+        keys, kinds, bits, which = [p0], [torch.zeros_like(idx)], [coarse_bits[i].flatten()], [idx]
+        for j in range(1, shift + 1):
+            # stage j sends one bit when the interval left after j-1 halvings has more than one level
+            width = ((hi - lo + 1) + (1 << (j - 1)) - 1) >> (j - 1)
+            keys.append(p0 - j * delay)
+            kinds.append(torch.full_like(idx, j))
+            bits.append((width > 1).long())
+            which.append(idx)
+        keys, kinds, bits, which = map(torch.cat, (keys, kinds, bits, which))
+        order = np.lexsort((which.numpy(), kinds.numpy(), -keys.numpy()))
+        cum = torch.cumsum(bits[order], 0)
+        qf = q[i].flatten()
+        for b, budget in enumerate(budgets):
+            sent = order[(cum <= (budget - HEADER) * 8).numpy()]
+            got = torch.full((C * h * w,), -1)
+            got[which[sent][kinds[sent] == 0]] = 0
+            for j in range(1, shift + 1):
+                got[which[sent][kinds[sent] == j]] = j
+            # interval after `got` stages: halve [lo, hi] towards q
+            l, hh = lo.clone().float(), hi.clone().float()
+            for j in range(1, shift + 1):
+                m = torch.floor((l + hh) / 2)
+                up = qf.float() > m
+                step = got >= j
+                l = torch.where(step & up, m + 1, l)
+                hh = torch.where(step & ~up, m, hh)
+            level = torch.where(got >= 0, (l + hh) / 2, torch.zeros_like(l))
+            out[b].append(level.view(C, h, w))
+    scale = model.latent_max.view(1, -1, 1, 1) / (LEVELS - 1)
+    with torch.no_grad():
+        return [model.decoder(torch.stack(o) * scale).clamp(0, 1) for o in out]
+
+
+def to_arrays(images):
+    return list((images.permute(0, 2, 3, 1) * 255).round().byte().numpy())
+
+
+def psnr(a, b):
+    mse = ((a - b) ** 2).flatten(1).mean(1)
+    return (10 * torch.log10(1 / mse.clamp_min(1e-10))).mean().item()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bundle", required=True)
+    ap.add_argument("--data", default="data")
+    ap.add_argument("--photos", action="append", required=True, help="folder of 224x224 PNGs (repeatable)")
+    ap.add_argument("--config", action="append", default=[], help="s<shift>d<delay>, e.g. s1d62")
+    ap.add_argument("--psnr-only", action="store_true", help="skip the classifiers")
+    ap.add_argument("--budgets", default="256,384,512,768,1024,1536,2048,3072,4096")
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    model = load_bundle(args.bundle).eval()
+    budgets = [int(b) for b in args.budgets.split(",")]
+    train = PhotoSet(args.data, "train")
+    rng = random.Random(7)
+    crops = [train.center_crops(224)] + [train.sample(32, 224, rng)[0] for _ in range(12)]
+    table_images = torch.cat(crops)
+    configs = [(0, 0)] + [tuple(int(v) for v in cfg[1:].split("d")) for cfg in args.config]
+    from .heldout import load_lite0, top5
+    from .train import imagenet_norm, load_teacher
+
+    classifiers = {} if args.psnr_only else {
+        "mnv2": (load_teacher(), imagenet_norm), "lite0": (load_lite0(), lambda x: (x - 0.5) / 0.5)}
+    tables = {}
+    for shift, _ in configs:
+        if shift not in tables:
+            tables[shift] = coarse_tables(model, table_images, shift)
+    for folder in args.photos:
+        names = sorted(glob.glob(os.path.join(folder, "*.png")))
+        images = torch.stack([torch.from_numpy(np.asarray(Image.open(p).convert("RGB")).copy()).permute(2, 0, 1)
+                              for p in names]).float() / 255
+        print(f"{folder}: {len(names)} photos; PSNR dB / Lite0 agree@1 / agree@5 / MobileNetV2 agree@5 "
+              f"at {budgets}", flush=True)
+        refs = {k: top5(m, norm, to_arrays(images))[:, 0] for k, (m, norm) in classifiers.items()}
+        for shift, delay in configs:
+            recs = simulate(model, images, tables[shift], shift, delay, budgets, model.saliency_weight)
+            cells = []
+            for r in recs:
+                agree = []
+                for k, (m, norm) in classifiers.items():
+                    t5 = top5(m, norm, to_arrays(r))
+                    agree.append(((t5[:, 0] == refs[k]).mean(), (t5 == refs[k][:, None]).any(1).mean()))
+                cells.append(f"{psnr(r, images):.2f}" + (f"/{agree[1][0]:.2f}/{agree[1][1]:.2f}/{agree[0][1]:.2f}"
+                                                         if agree else ""))
+            print(f"  s{shift}d{delay}: " + " ".join(cells), flush=True)
+
+
+if __name__ == "__main__":
+    main()
