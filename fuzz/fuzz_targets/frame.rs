@@ -34,7 +34,9 @@ fuzz_target!(|input: &[u8]| {
         model_id: MODEL_ID.into(),
     };
     let (h, w) = params.latent_dims();
-    let total = tables.channels() * h * w;
+    let values = tables.channels() * h * w;
+    // Items of the order: values, or coarse levels and refinement bits (version 3 tables).
+    let total = tables.items(values);
 
     let full = codec::decode_frame(tables, &params, data, usize::MAX);
     let max_values = total * usize::from(*limit) / 255;
@@ -66,12 +68,12 @@ fuzz_target!(|input: &[u8]| {
     assert!(prefix.saliency.is_none() || prefix.saliency == full.saliency);
     assert_starts_like(&prefix, &full, "byte prefix");
 
-    let mut latent = vec![f32::NAN; total];
+    let mut latent = vec![f32::NAN; values];
     full.fill_latent(tables, &mut latent);
     assert!(latent.iter().all(|v| v.is_finite()));
 
     if full.status == FrameStatus::Complete {
-        check_reencoding(&full, tables, &params, total, data.len());
+        check_reencoding(&full, tables, &params, values, data.len());
     }
 });
 
@@ -88,14 +90,19 @@ fn check_frame(frame: &DecodedFrame, tables: &CodecTables, total: usize, limit: 
     if frame.status != FrameStatus::NoSaliency {
         assert!(frame.saliency.is_some());
     }
-    let plane = total / tables.channels();
+    let values = total / tables.refinement().stages();
+    let plane = values / tables.channels();
     let mut seen = vec![false; total];
-    for (&index, &level) in frame.order.iter().zip(&frame.levels) {
-        let index = index as usize;
-        assert!(index < total, "latent index {index} of {total}");
-        assert!(!seen[index], "latent index {index} decoded twice");
-        seen[index] = true;
-        assert!(usize::from(level) < tables.code(index / plane, 0).symbols());
+    for (&item, &level) in frame.order.iter().zip(&frame.levels) {
+        let item = item as usize;
+        assert!(item < total, "item {item} of {total}");
+        assert!(!seen[item], "item {item} decoded twice");
+        seen[item] = true;
+        if item < values {
+            assert!(usize::from(level) < tables.code(item / plane, 0).symbols());
+        } else {
+            assert!(level <= 1, "refinement bit {level}");
+        }
     }
 }
 
@@ -116,14 +123,16 @@ fn check_reencoding(
     full: &DecodedFrame,
     tables: &CodecTables,
     params: &StreamParams,
-    total: usize,
+    values: usize,
     input_len: usize,
 ) {
     let saliency = full.saliency.expect("a complete frame has its map");
-    let mut levels = vec![0u8; total];
-    for (&index, &level) in full.order.iter().zip(&full.levels) {
-        levels[index as usize] = level;
-    }
+    // A level in each interval the items leave gives those items back.
+    let levels: Vec<u8> = full
+        .known_intervals(tables, values)
+        .iter()
+        .map(|known| known.map_or(0, |interval| interval.lo))
+        .collect();
     let again = codec::encode_frame(tables, params, &saliency, &levels, full.declared);
     assert!(again.len() <= input_len, "re-encoding grew the frame");
     let decoded = codec::decode_frame(tables, params, &again, usize::MAX).expect("own frame");

@@ -57,6 +57,7 @@ def load_bundle(bundle_dir):
     state["latent_max_initialized"] = torch.tensor(True)
     model.load_state_dict(state)
     model.context_edges = codec.get("context_edges", [])  # the bundle's own (rules_fixture)
+    model.refinement_bits = codec.get("refinement_bits", 0)  # version 3: coarse levels coded
     return model
 
 

@@ -40,6 +40,9 @@ def case(model, image):
     _, c, h, w = latent.shape
     scale = model.latent_max.view(1, -1, 1, 1)
     q = torch.round(torch.clamp(latent / scale, 0, 1) * (model.levels - 1)).long()
+    # Version 3 tables code coarse levels (export.coarse_levels); the contexts come from those.
+    bits = model.refinement_bits
+    q = (q + (1 << bits) - 1) >> bits
     sal = pool_saliency(model.saliency(latent))  # [1, 8, 8]
     assert c * h * w < 65536, "the fixture stores ranks as u16"
     order = torch.argsort(priority_keys(sal, h, w, saliency_weight=model.saliency_weight).view(-1), descending=True)
@@ -50,7 +53,7 @@ def case(model, image):
         "h": h,
         "w": w,
         "saliency": sal.view(-1).tolist(),
-        "levels": bytes(q.view(-1).to(torch.uint8).tolist()).hex(),
+        "levels": bytes(q.view(-1).to(torch.uint8).tolist()).hex(),  # the coded (coarse) levels
         "order": order.numpy().astype("<u2").tobytes().hex(),  # u16 little-endian
         "contexts": bytes(contexts.view(-1).to(torch.uint8).tolist()).hex(),
     }
