@@ -202,7 +202,7 @@ fn a_budget_below_the_header_is_a_warning_once_per_budget() {
         (512, false),
         (10, true),
         (10, false),
-        (43, true),
+        (44, true),
     ] {
         e.set_property("max-bytes", max_bytes);
         enc.push(buffer(rgb.clone(), 0)).unwrap();
@@ -217,7 +217,7 @@ fn a_budget_below_the_header_is_a_warning_once_per_budget() {
         if warned {
             assert!(
                 warnings[0].contains(&format!("cut at {max_bytes} bytes"))
-                    && warnings[0].contains("44-byte header"),
+                    && warnings[0].contains("45-byte header"),
                 "{warnings:?}"
             );
             assert_eq!(out.size(), max_bytes as usize);

@@ -75,13 +75,16 @@ fn every_prefix_of_real_frames_decodes_odd_sizes() {
 fn header_and_saliency_under_50_bytes_at_224() {
     let (enc, params, data) = encode("coffee-224.png", 224, 224);
     assert_eq!(side_information_bytes(9408), 44);
+    // Version 3 counts items: 3 x 9408 take a 3-byte count.
+    let side = side_information_bytes(enc.bundle().tables.items(9408));
+    assert!(side <= 45);
     // A cut right after the saliency map decodes the map and no values.
     let decoded =
-        codec::decode_frame(&enc.bundle().tables, &params, &data[..44], usize::MAX).unwrap();
+        codec::decode_frame(&enc.bundle().tables, &params, &data[..side], usize::MAX).unwrap();
     assert!(decoded.saliency.is_some());
     assert_eq!(decoded.levels.len(), 0);
     let decoded =
-        codec::decode_frame(&enc.bundle().tables, &params, &data[..43], usize::MAX).unwrap();
+        codec::decode_frame(&enc.bundle().tables, &params, &data[..side - 1], usize::MAX).unwrap();
     assert!(decoded.saliency.is_none());
 }
 
@@ -112,7 +115,10 @@ fn percentage_and_max_bytes_are_prefixes_of_the_full_frame() {
     let tables = &enc.bundle().tables;
     let p = codec::decode_frame(tables, &params, &part.data, usize::MAX).unwrap();
     let f = codec::decode_frame(tables, &params, &full, usize::MAX).unwrap();
-    assert_eq!(p.levels.len(), codec::values_for_percentage(9408, 20.0));
+    assert_eq!(
+        p.levels.len(),
+        codec::values_for_percentage(tables.items(9408), 20.0)
+    );
     assert_eq!(p.levels[..], f.levels[..p.levels.len()]);
     // The decoder's own percentage limit gives the same values from the full frame.
     let dec = Decoder::new(enc.bundle().clone(), 1).unwrap();
@@ -164,12 +170,15 @@ proptest! {
         let mut x = seed | 1;
         let levels: Vec<u8> = (0..total).map(|_| { x ^= x << 13; x ^= x >> 7; x ^= x << 17; ((x % 64) as u8).min(if x % 3 == 0 { 0 } else { 63 }) }).collect();
         let map = SaliencyMap(sal.try_into().unwrap());
-        let count = codec::values_for_percentage(total, percentage);
+        let count = codec::values_for_percentage(tables.items(total), percentage);
         let data = codec::encode_frame(tables, &params, &map, &levels, count);
         let full = codec::decode_frame(tables, &params, &data, usize::MAX).unwrap();
         prop_assert_eq!(full.levels.len(), count);
-        for (i, &index) in full.order.iter().enumerate() {
-            prop_assert_eq!(full.levels[i], levels[index as usize]);
+        // Every value received lies in the interval its items leave (exactly, for whole values).
+        for (known, &q) in full.known_intervals(tables, total).iter().zip(&levels) {
+            if let Some(interval) = known {
+                prop_assert!(interval.lo <= q && q <= interval.hi);
+            }
         }
         let cut = (data.len() as f64 * cut_frac) as usize;
         let part = codec::decode_frame(tables, &params, &data[..cut], usize::MAX).unwrap();
@@ -186,7 +195,8 @@ proptest! {
             data[0] = bundle.tables.frame_version();
             data[1] = params.tag();
         }
-        let total = bundle.tables.channels() * params.latent_dims().0 * params.latent_dims().1;
+        let values = bundle.tables.channels() * params.latent_dims().0 * params.latent_dims().1;
+        let total = bundle.tables.items(values);
         // A rejected frame is the empty-latent image (the decoder's job); a decoded one must
         // hold values of this latent only, each at most once.
         if let Ok(frame) = codec::decode_frame(&bundle.tables, &params, &data, usize::MAX) {

@@ -111,11 +111,15 @@ fn packets_seeds(encoder: &mut Encoder) {
             height: h,
             model_id: FRAME_TARGET_MODEL_ID.into(),
         };
-        let mut levels =
-            vec![0u8; decoded.channels * params.latent_dims().0 * params.latent_dims().1];
-        for (&i, &q) in decoded.order.iter().zip(&decoded.levels) {
-            levels[i as usize] = q;
-        }
+        // A level in each interval the frame's items leave (its level, for a whole frame).
+        let levels: Vec<u8> = decoded
+            .known_intervals(
+                tables,
+                decoded.channels * params.latent_dims().0 * params.latent_dims().1,
+            )
+            .iter()
+            .map(|known| known.map_or(0, |interval| interval.lo))
+            .collect();
         let selectors = [(w - 1) as u8, (h - 1) as u8];
         for (interleave, max_packet) in [(1, 51), (8, 222)] {
             let options = PacketOptions {

@@ -48,7 +48,8 @@ fn decoder_outputs_the_received_saliency_map_and_switches_while_playing() {
         // another stream (black); then the image again.
         for (i, (data, output)) in [
             (frame.clone(), "saliency"),
-            (frame[..44].to_vec(), "saliency"),
+            // 45 bytes: version, tag, the 3-byte count of a version 3 frame, the map.
+            (frame[..45].to_vec(), "saliency"),
             (frame[..30].to_vec(), "saliency"),
             (vec![9u8; 200], "saliency"),
             (frame.clone(), "image"),
@@ -68,7 +69,7 @@ fn decoder_outputs_the_received_saliency_map_and_switches_while_playing() {
             "a real photo's map is drawn"
         );
         assert_eq!(outputs[0], full, "{w}x{h}: the map of the whole frame");
-        assert_eq!(outputs[1], full, "{w}x{h}: 44 bytes carry the whole map");
+        assert_eq!(outputs[1], full, "{w}x{h}: 45 bytes carry the whole map");
         assert!(
             outputs[2].iter().all(|&v| v == 0),
             "cut inside the map: black"

@@ -412,7 +412,11 @@ impl Encoder {
     /// sends no value.
     pub fn header_bytes(&self, width: u32, height: u32) -> usize {
         let (lh, lw) = self.stream_params(width, height).latent_dims();
-        codec::header_bytes(self.bundle.tables.channels() * lh * lw)
+        codec::header_bytes(
+            self.bundle
+                .tables
+                .items(self.bundle.tables.channels() * lh * lw),
+        )
     }
 
     pub fn encode(

@@ -76,7 +76,7 @@ impl ObjectImpl for LimitNetDec {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             vec![
-                percentage_property("Decode only the first N % of latent values (the rest are taken as zero)"),
+                percentage_property("Decode only the first N % of latent values (the rest are taken as zero); with version 3 bundles, of the items: coarse values and refinement bits"),
                 max_bytes_property("Use only the first N bytes of each frame, as if the link had cut it there (0 = all)"),
                 model_property("the compiled-in bundle the stream caps name (model-id)"),
                 threads_property("decoder", DEFAULT_THREADS),

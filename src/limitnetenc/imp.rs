@@ -91,7 +91,7 @@ impl ObjectImpl for LimitNetEnc {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             vec![
-                percentage_property("Send only the first N % of latent values, most important first (saliency + channel order)"),
+                percentage_property("Send only the first N % of latent values, most important first (saliency + channel order); with version 3 bundles, of the items: coarse values and refinement bits"),
                 max_bytes_property("Cut each frame after this many bytes, header included (0 = no cut); any cut still decodes"),
                 glib::ParamSpecUInt::builder("bitrate")
                     .nick("Bit rate")
