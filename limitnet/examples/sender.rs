@@ -56,7 +56,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     &params,
                     &out.saliency,
                     out.levels,
-                    out.levels.len(),
+                    bundle.tables.items(out.levels.len()),
                     &mut frame,
                 );
             }

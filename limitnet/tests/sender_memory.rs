@@ -116,7 +116,7 @@ fn frames(
             &params,
             &out.saliency,
             out.levels,
-            out.levels.len(),
+            tables.items(out.levels.len()),
             &mut frame,
         );
         allocations_per_frame.push(ALLOCATIONS.load(Ordering::SeqCst) - start);

@@ -141,8 +141,6 @@ pub fn encode_frame(
 #[derive(Debug, Default)]
 pub struct FrameEncoder {
     scratch: OrderScratch,
-    /// Coarse levels by index (version 3 tables).
-    coarse: Vec<u8>,
 }
 
 impl FrameEncoder {
@@ -184,7 +182,9 @@ impl FrameEncoder {
         buffer.clear();
         // One allocation for the usual frame (under a byte per value; ~3.7 bits on average)
         // rather than a doubling series whose last step holds both halves at once.
-        buffer.reserve(2 + 5 + saliency::ENCODED_BYTES + count);
+        // Refinement items (version 3) take at most a bit each.
+        let values = count.div_ceil(tables.refinement().stages());
+        buffer.reserve(2 + 5 + saliency::ENCODED_BYTES + values + (count - values) / 8 + 1);
         let mut bits = write_frame_header(tables, params, saliency, count, buffer);
         let plane = h * w;
         self.scratch.fill_neighbours(saliency, h, w);
@@ -192,15 +192,6 @@ impl FrameEncoder {
             .fill_runs(saliency, tables.priority_rule(), h, w);
         let before = &self.scratch.neighbours;
         let refinement = tables.refinement();
-        // What the Huffman codes code: the levels, or their coarse levels (version 3).
-        let coded: &[u8] = if refinement.bits() == 0 {
-            levels
-        } else {
-            self.coarse.clear();
-            self.coarse
-                .extend(levels.iter().map(|&q| refinement.coarse(q)));
-            &self.coarse
-        };
         // Run by run (one stage of one channel each): the channel's levels and codes are
         // looked up once per run, not once per value.
         let mut left = count;
@@ -211,12 +202,17 @@ impl FrameEncoder {
             let positions = &positions[..positions.len().min(left)];
             left -= positions.len();
             if stage == 0 {
-                let coded = &coded[c * plane..][..plane];
+                // The codes code coarse levels (the levels themselves before version 3),
+                // mapped here rather than into a buffer: a sender's heap is tight.
+                let levels = &levels[c * plane..][..plane];
                 let codes = tables.channel_codes(c);
                 for &p in positions {
                     let p = p as usize;
-                    let context = context_of(tables, before, coded, p, w);
-                    let (code, len) = codes[context].code(coded[p]);
+                    let flags = before[p];
+                    let left = (flags & LEFT_BEFORE != 0).then(|| refinement.coarse(levels[p - 1]));
+                    let up = (flags & UP_BEFORE != 0).then(|| refinement.coarse(levels[p - w]));
+                    let context = tables.context(left, up);
+                    let (code, len) = codes[context].code(refinement.coarse(levels[p]));
                     bits.write(code, u32::from(len));
                 }
             } else {
