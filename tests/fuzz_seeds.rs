@@ -111,15 +111,10 @@ fn packets_seeds(encoder: &mut Encoder) {
             height: h,
             model_id: FRAME_TARGET_MODEL_ID.into(),
         };
-        // A level in each interval the frame's items leave (its level, for a whole frame).
-        let levels: Vec<u8> = decoded
-            .known_intervals(
-                tables,
-                decoded.channels * params.latent_dims().0 * params.latent_dims().1,
-            )
-            .iter()
-            .map(|known| known.map_or(0, |interval| interval.lo))
-            .collect();
+        let levels = decoded.levels_by_index(
+            tables,
+            decoded.channels * params.latent_dims().0 * params.latent_dims().1,
+        );
         let selectors = [(w - 1) as u8, (h - 1) as u8];
         for (interleave, max_packet) in [(1, 51), (8, 222)] {
             let options = PacketOptions {

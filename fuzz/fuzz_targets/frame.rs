@@ -127,12 +127,7 @@ fn check_reencoding(
     input_len: usize,
 ) {
     let saliency = full.saliency.expect("a complete frame has its map");
-    // A level in each interval the items leave gives those items back.
-    let levels: Vec<u8> = full
-        .known_intervals(tables, values)
-        .iter()
-        .map(|known| known.map_or(0, |interval| interval.lo))
-        .collect();
+    let levels = full.levels_by_index(tables, values);
     let again = codec::encode_frame(tables, params, &saliency, &levels, full.declared);
     assert!(again.len() <= input_len, "re-encoding grew the frame");
     let decoded = codec::decode_frame(tables, params, &again, usize::MAX).expect("own frame");

@@ -70,10 +70,7 @@ fuzz_target!(|input: &[u8]| {
     }
     // A complete frame re-packetizes to packets that decode to the same values.
     let known = frame.known_intervals(tables, values);
-    let levels: Vec<u8> = known
-        .iter()
-        .map(|k| k.map_or(0, |interval| interval.lo))
-        .collect();
+    let levels = limitnet::codec::frame::lowest_levels(&known);
     let again = packet::packetize(
         tables,
         &params,

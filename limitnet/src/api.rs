@@ -750,6 +750,8 @@ impl Decoder {
     ) -> DecodeReport {
         let (lh, lw) = params.latent_dims();
         let total = self.bundle.tables.channels() * lh * lw;
+        // Reports count items (coarse levels and refinement bits with version 3 tables).
+        let total_items = self.bundle.tables.items(total);
         let (frame, used, packets) = self.decode_values(params, data, options);
         match frame {
             Ok(frame) => {
@@ -762,7 +764,7 @@ impl Decoder {
                     status: frame.status,
                     values: frame.levels.len(),
                     declared: frame.declared,
-                    total_values: self.bundle.tables.items(total),
+                    total_values: total_items,
                     bytes: used,
                     saliency: frame.saliency,
                     rejected: None,
@@ -778,7 +780,7 @@ impl Decoder {
                     status: FrameStatus::NoSaliency,
                     values: 0,
                     declared: 0,
-                    total_values: self.bundle.tables.items(total),
+                    total_values: total_items,
                     bytes: used,
                     saliency: None,
                     rejected: Some(e),

@@ -131,11 +131,7 @@ fn parity(net: Net, what: &str, per_mille: usize) -> [f64; 4] {
             codec::decode_frame(tables, &params, &reference.data, usize::MAX).unwrap();
         let sender_levels = codec::decode_frame(tables, &params, &frame, usize::MAX).unwrap();
         // A whole frame leaves every value's level exact.
-        let by_index: Vec<u8> = reference_levels
-            .known_intervals(tables, out.levels.len())
-            .iter()
-            .map(|known| known.map_or(0, |interval| interval.lo))
-            .collect();
+        let by_index = reference_levels.levels_by_index(tables, out.levels.len());
         let differ = by_index
             .iter()
             .zip(out.levels)

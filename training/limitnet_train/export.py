@@ -101,10 +101,27 @@ def value_contexts(q, sal_cells, edges=CONTEXT_EDGES):
     return torch.where(left_known | up_known, 1 + bucket, torch.zeros_like(bucket))
 
 
+def coarse(q, refinement_bits):
+    """The coarse level version 3 tables code for level q (docs/bitstream.md "Refinement"):
+    (q + 2^r - 1) >> r, so level 0 stays exact; q itself with no refinement bits."""
+    return (q + (1 << refinement_bits) - 1) >> refinement_bits
+
+
 def coarse_levels(levels, refinement_bits):
-    """Coarse levels of version 3 tables (docs/bitstream.md "Refinement"): level q is sent as
-    (q + 2^r - 1) >> r, so level 0 stays exact."""
-    return ((levels - 1 + (1 << refinement_bits) - 1) >> refinement_bits) + 1
+    """How many coarse levels `levels` levels have with `refinement_bits` refinement bits."""
+    return coarse(levels - 1, refinement_bits) + 1
+
+
+def quantized_latents(model, images, levels):
+    """Levels [N,C,h,w] of the latents of `images` quantized to `levels`, and each position's
+    5-bit cell saliency [N,h,w], as the encoder sends them."""
+    lat = model.encoder(images)
+    sal = pool_saliency(model.saliency(lat))  # [N,8,8]
+    _, _, h, w = lat.shape
+    _, cy = cell_matrix(h)
+    _, cx = cell_matrix(w)
+    q = torch.round(torch.clamp(lat / model.latent_max.view(1, -1, 1, 1), 0, 1) * (levels - 1)).long()
+    return q, sal[:, cy][:, :, cx]
 
 
 @torch.no_grad()
@@ -115,16 +132,10 @@ def latent_histograms(model, images, levels=LEVELS, refinement_bits=0):
     edges = context_edges(coded)
     contexts = len(edges) + 2
     hist = torch.zeros(CHANNELS, contexts, coded, dtype=torch.long)
-    scale = model.latent_max.view(1, -1, 1, 1)
     for i in range(0, len(images), 8):
-        lat = model.encoder(images[i : i + 8])
-        sal = pool_saliency(model.saliency(lat))  # [N,8,8]
-        _, _, h, w = lat.shape
-        _, cy = cell_matrix(h)
-        _, cx = cell_matrix(w)
-        q = torch.round(torch.clamp(lat / scale, 0, 1) * (levels - 1)).long()
-        q = (q + (1 << refinement_bits) - 1) >> refinement_bits
-        ctx = value_contexts(q, sal[:, cy][:, :, cx], edges)
+        q, sal_cells = quantized_latents(model, images[i : i + 8], levels)
+        q = coarse(q, refinement_bits)
+        ctx = value_contexts(q, sal_cells, edges)
         for c in range(CHANNELS):
             hist[c] += torch.bincount((ctx[:, c] * coded + q[:, c]).flatten(),
                                       minlength=contexts * coded).view(contexts, coded)

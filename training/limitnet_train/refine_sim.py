@@ -19,16 +19,12 @@ import torch
 from PIL import Image
 
 from .data import PhotoSet
-from .export import context_edges, huffman_lengths, value_contexts
-from .model import CHANNELS, cell_matrix, pool_saliency
+from .export import coarse, context_edges, huffman_lengths, latent_histograms, quantized_latents, value_contexts
+from .model import CHANNELS
 from .resilience import load_bundle
 
 LEVELS = 64
 HEADER = 44
-
-
-def coarse_of(q, shift):
-    return (q + (1 << shift) - 1) >> shift
 
 
 def bin_of(c, shift):
@@ -39,39 +35,20 @@ def bin_of(c, shift):
 
 
 def coarse_tables(model, images, shift):
-    levels = coarse_of(torch.tensor(LEVELS - 1), shift).item() + 1
-    edges = context_edges(levels) if levels <= LEVELS else None
-    contexts = len(edges) + 2
-    hist = torch.zeros(CHANNELS, contexts, levels, dtype=torch.long)
-    with torch.no_grad():
-        for i in range(0, len(images), 8):
-            q, sal = quantized(model, images[i : i + 8])
-            c = coarse_of(q, shift)
-            ctx = value_contexts(c, sal, edges)
-            for ch in range(CHANNELS):
-                hist[ch] += torch.bincount((ctx[:, ch] * levels + c[:, ch]).flatten(),
-                                           minlength=contexts * levels).view(contexts, levels)
-    lengths = torch.tensor([[huffman_lengths(hist[ch, k].tolist()) for k in range(contexts)]
+    """(context edges, code lengths [C, contexts, coarse levels]) as export.py makes them."""
+    hist = latent_histograms(model, images, LEVELS, shift)
+    lengths = torch.tensor([[huffman_lengths(hist[ch, k].tolist()) for k in range(hist.shape[1])]
                             for ch in range(CHANNELS)])
-    return edges, lengths
-
-
-def quantized(model, images):
-    lat = model.encoder(images)
-    sal = pool_saliency(model.saliency(lat))
-    _, _, h, w = lat.shape
-    _, cy = cell_matrix(h)
-    _, cx = cell_matrix(w)
-    q = torch.round(torch.clamp(lat / model.latent_max.view(1, -1, 1, 1), 0, 1) * (LEVELS - 1)).long()
-    return q, sal[:, cy][:, :, cx]
+    return context_edges(hist.shape[2]), lengths
 
 
 def simulate(model, images, tables, shift, delay, budgets, k):
     """Reconstructions [budgets][N,3,H,W] of a coarse-first stream (shift 0: the plain stream)."""
     edges, lengths = tables
-    q, sal = quantized(model, images)
+    with torch.no_grad():
+        q, sal = quantized_latents(model, images, LEVELS)
     n, C, h, w = q.shape
-    c = coarse_of(q, shift)
+    c = coarse(q, shift)
     ctx = value_contexts(c, sal, edges)
     chan = torch.arange(C).view(1, C, 1, 1).expand_as(q)
     coarse_bits = lengths[chan, ctx, c]  # [N,C,h,w]

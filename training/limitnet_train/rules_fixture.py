@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .export import value_contexts
+from .export import coarse, value_contexts
 from .model import cell_matrix, pool_saliency, priority_keys
 from .resilience import load_bundle
 
@@ -40,9 +40,8 @@ def case(model, image):
     _, c, h, w = latent.shape
     scale = model.latent_max.view(1, -1, 1, 1)
     q = torch.round(torch.clamp(latent / scale, 0, 1) * (model.levels - 1)).long()
-    # Version 3 tables code coarse levels (export.coarse_levels); the contexts come from those.
-    bits = model.refinement_bits
-    q = (q + (1 << bits) - 1) >> bits
+    # Version 3 tables code coarse levels; the contexts come from those.
+    q = coarse(q, model.refinement_bits)
     sal = pool_saliency(model.saliency(latent))  # [1, 8, 8]
     assert c * h * w < 65536, "the fixture stores ranks as u16"
     order = torch.argsort(priority_keys(sal, h, w, saliency_weight=model.saliency_weight).view(-1), descending=True)

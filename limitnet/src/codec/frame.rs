@@ -18,19 +18,20 @@ use super::refine::Interval;
 use super::saliency::{self, SaliencyMap};
 use super::tables::{CodecTables, DOWNSAMPLE};
 
-/// The context of the value at position `p` (`y * w + x`) of a channel whose levels by position
-/// are `plane_levels`, from [`neighbours_sent_before`]'s flags `before`.
+/// The context of the value at position `p` (`y * w + x`) of a channel whose coded level at a
+/// position is `coded_at(position)` (the level, or in version 3 the coarse level), from
+/// [`neighbours_sent_before`]'s flags `before`.
 #[inline]
 fn context_of(
     tables: &CodecTables,
     before: &[u8],
-    plane_levels: &[u8],
+    coded_at: impl Fn(usize) -> u8,
     p: usize,
     w: usize,
 ) -> usize {
     let flags = before[p];
-    let left = (flags & LEFT_BEFORE != 0).then(|| plane_levels[p - 1]);
-    let up = (flags & UP_BEFORE != 0).then(|| plane_levels[p - w]);
+    let left = (flags & LEFT_BEFORE != 0).then(|| coded_at(p - 1));
+    let up = (flags & UP_BEFORE != 0).then(|| coded_at(p - w));
     tables.context(left, up)
 }
 
@@ -57,7 +58,7 @@ pub fn value_contexts(
         .chunks_exact(plane)
         .flat_map(|plane_levels| {
             let before = &before;
-            (0..plane).map(move |p| context_of(tables, before, plane_levels, p, w) as u8)
+            (0..plane).map(move |p| context_of(tables, before, |i| plane_levels[i], p, w) as u8)
         })
         .collect()
 }
@@ -205,14 +206,12 @@ impl FrameEncoder {
                 // The codes code coarse levels (the levels themselves before version 3),
                 // mapped here rather than into a buffer: a sender's heap is tight.
                 let levels = &levels[c * plane..][..plane];
+                let coded_at = |i: usize| refinement.coarse(levels[i]);
                 let codes = tables.channel_codes(c);
                 for &p in positions {
                     let p = p as usize;
-                    let flags = before[p];
-                    let left = (flags & LEFT_BEFORE != 0).then(|| refinement.coarse(levels[p - 1]));
-                    let up = (flags & UP_BEFORE != 0).then(|| refinement.coarse(levels[p - w]));
-                    let context = tables.context(left, up);
-                    let (code, len) = codes[context].code(refinement.coarse(levels[p]));
+                    let context = context_of(tables, before, coded_at, p, w);
+                    let (code, len) = codes[context].code(coded_at(p));
                     bits.write(code, u32::from(len));
                 }
             } else {
@@ -318,8 +317,9 @@ impl DecodedFrame {
         let refinement = tables.refinement();
         // (interval, stages applied) by latent index.
         let mut known: Vec<Option<(Interval, usize)>> = vec![None; values];
+        let per_stage = values.max(1);
         for (&item, &symbol) in self.order.iter().zip(&self.levels) {
-            let (stage, index) = (item as usize / values.max(1), item as usize % values.max(1));
+            let (stage, index) = (item as usize / per_stage, item as usize % per_stage);
             if stage == 0 {
                 known[index] = Some((refinement.interval(symbol), 0));
             } else if let Some((interval, applied)) = known[index] {
@@ -330,6 +330,23 @@ impl DecodedFrame {
         }
         known.into_iter().map(|k| k.map(|(i, _)| i)).collect()
     }
+
+    /// A level for each of the `values` latent values that gives back every item received: the
+    /// lowest of its [`Self::known_intervals`] interval (its level, for a whole frame), 0 where
+    /// nothing was received. What [`encode_frame`] or [`super::packet::packetize`] need to send
+    /// the same items again.
+    pub fn levels_by_index(&self, tables: &CodecTables, values: usize) -> Vec<u8> {
+        lowest_levels(&self.known_intervals(tables, values))
+    }
+}
+
+/// The lowest level of each interval, 0 where none is known (see
+/// [`DecodedFrame::levels_by_index`]).
+pub fn lowest_levels(known: &[Option<Interval>]) -> Vec<u8> {
+    known
+        .iter()
+        .map(|k| k.map_or(0, |interval| interval.lo))
+        .collect()
 }
 
 /// Decodes at most `max_values` values from `data`, which may be any prefix of a frame.
@@ -430,7 +447,7 @@ pub fn decode_frame(
             &mut levels_by_index[c * plane..][..plane],
             index as usize - c * plane,
         );
-        let context = context_of(tables, &before, plane_levels, p, w);
+        let context = context_of(tables, &before, |i| plane_levels[i], p, w);
         match tables.code(c, context).decode(&mut bits) {
             Some(level) => {
                 plane_levels[p] = level;

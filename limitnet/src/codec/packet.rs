@@ -343,12 +343,7 @@ pub fn packetize_frame(
     let decoded = super::decode_frame(tables, params, frame, usize::MAX)?;
     let saliency = decoded.saliency.ok_or(PacketError::NoSaliency)?;
     let (h, w) = params.latent_dims();
-    // A level of each interval the frame's items leave (the lowest): it gives back those items.
-    let levels: Vec<u8> = decoded
-        .known_intervals(tables, tables.channels() * h * w)
-        .iter()
-        .map(|known| known.map_or(0, |interval| interval.lo))
-        .collect();
+    let levels = decoded.levels_by_index(tables, tables.channels() * h * w);
     packetize(
         tables,
         params,
@@ -559,16 +554,15 @@ pub fn decode_packets<'a>(
                 };
                 bit as u8
             } else {
-                let index = item;
-                let c = channel_of.of(index as u32);
+                let c = channel_of.of(item as u32);
                 let Some(level) = tables
-                    .code(c, contexts.context(tables, index, serial, stride))
+                    .code(c, contexts.context(tables, item, serial, stride))
                     .decode(&mut bits)
                 else {
                     valid = false;
                     break;
                 };
-                contexts.record(index, level, serial);
+                contexts.record(item, level, serial);
                 level
             };
             values.push((rank, level));

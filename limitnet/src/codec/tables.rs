@@ -347,41 +347,39 @@ pub(crate) mod tests {
     /// lengths, lengthened by one bit so that Kraft's inequality still holds, edges below
     /// `levels` kept.
     pub(crate) fn with_levels(levels: usize) -> Vec<u8> {
-        edited(EMBEDDED, |j| {
-            j["levels"] = levels.into();
-            for contexts in j["code_lengths"].as_array_mut().unwrap() {
-                for code in contexts.as_array_mut().unwrap() {
-                    let cut: Vec<serde_json::Value> = code.as_array().unwrap()[..levels]
-                        .iter()
-                        .map(|l| (l.as_u64().unwrap() + 1).min(15).into())
-                        .collect();
-                    *code = cut.into();
-                }
-            }
-            j["context_edges"] = serde_json::json!([1, 2, 4, 8, 16]);
-        })
+        with_codes_cut(levels, &[1, 2, 4, 8, 16], |j| j["levels"] = levels.into())
     }
 
-    /// A bundle may have 2..=64 levels (limitnet-lite's tables were also measured at 24-48);
-    /// the encoder's levels then stay below its count and code with its tables.
     /// The embedded 64-level tables as version 3 tables: coarse levels of `bits` refinement
     /// bits (each code one bit longer and cut to the coarse levels, which keeps them valid).
     pub(crate) fn with_refinement(bits: u8, delay: u32) -> Vec<u8> {
         let coarse = Refinement::new(bits, 64).unwrap().coarse_levels() as usize;
-        edited(EMBEDDED, |j| {
+        with_codes_cut(coarse, &[1, 2, 3, 4, 8], |j| {
             j["version"] = 3.into();
             j["refinement_bits"] = bits.into();
             j["refinement_delay"] = delay.into();
+        })
+    }
+
+    /// The embedded tables edited by `edit`, every code cut to its first `symbols` lengths,
+    /// each one bit longer (so they still satisfy Kraft's inequality), with `context_edges`.
+    fn with_codes_cut(
+        symbols: usize,
+        context_edges: &[u8],
+        edit: impl FnOnce(&mut serde_json::Value),
+    ) -> Vec<u8> {
+        edited(EMBEDDED, |j| {
+            edit(j);
             for contexts in j["code_lengths"].as_array_mut().unwrap() {
                 for code in contexts.as_array_mut().unwrap() {
-                    let cut: Vec<serde_json::Value> = code.as_array().unwrap()[..coarse]
+                    let cut: Vec<serde_json::Value> = code.as_array().unwrap()[..symbols]
                         .iter()
                         .map(|l| (l.as_u64().unwrap() + 1).min(15).into())
                         .collect();
                     *code = cut.into();
                 }
             }
-            j["context_edges"] = serde_json::json!([1, 2, 3, 4, 8]);
+            j["context_edges"] = context_edges.into();
         })
     }
 
@@ -414,6 +412,8 @@ pub(crate) mod tests {
         }
     }
 
+    /// A bundle may have 2..=64 levels (limitnet-lite's tables were also measured at 24-48);
+    /// the encoder's levels then stay below its count and code with its tables.
     #[test]
     fn level_counts_from_2_to_64() {
         let t = CodecTables::from_json(&with_levels(32)).unwrap();
