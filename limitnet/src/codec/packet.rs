@@ -247,12 +247,8 @@ pub fn packetize(
             } else {
                 // A refinement bit is always one bit in a packet (0 when the value's level is
                 // already known exactly): its receiver may not have the coarse level.
-                let interval = refinement.interval_before(q, stage);
-                let bit = if interval.is_exact() {
-                    0
-                } else {
-                    interval.bit_of(q)
-                };
+                // (`bit_of` is 0 for an exact interval: q is its lowest level.)
+                let bit = refinement.interval_before(q, stage).bit_of(q);
                 (bit, 1, None)
             };
             if *used + usize::from(len) > *budget {

@@ -28,7 +28,7 @@ impl Interval {
     }
 
     /// The bit a refinement stage sends for level `q` of this interval: whether `q` lies in the
-    /// upper half.
+    /// upper half (0 when the interval is exact).
     #[inline]
     pub fn bit_of(self, q: u8) -> u32 {
         u32::from(q > self.mid())
