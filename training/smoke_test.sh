@@ -30,7 +30,7 @@ LIMITNET_RULES_FIXTURE="$tmp/rules.json" cargo test --quiet --release -p limitne
 # Phase 4 (the decoder on packet losses) for two steps, and its decoder-only export.
 cp -r models/limitnet-lite "$tmp/lite-copy"
 (cd training && ../$py -m limitnet_train.resilience --bundle "$tmp/lite-copy" --data ../data --out "$tmp/resilient" \
-  --max-steps 2 --batch 4 --eval-every 1000 \
+  --max-steps 2 --batch 4 --eval-every 1 --ema 0.99 \
   && ../$py -m limitnet_train.resilience --bundle "$tmp/lite-copy" --export "$tmp/resilient/final.pt")
 cmp models/limitnet-lite/encoder.onnx "$tmp/lite-copy/encoder.onnx"
 cargo run --quiet --release -p limitnet --example eval_frames -- "$tmp/in" "$tmp/out-resilient" "$tmp/lite-copy" 256

@@ -73,13 +73,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     let params = encoder.stream_params(w, h);
     println!(
-        "full frame: {} bytes for {} values",
+        // Items: whole values (bitstream versions 1-2), or coarse levels and refinement bits (3).
+        "full frame: {} bytes for {} items",
         frame.data.len(),
         frame.total_values
     );
     println!(
         "{:>10} {:>8} {:>8} {:>9}",
-        "decode", "bytes", "values", "PSNR dB"
+        "decode", "bytes", "items", "PSNR dB"
     );
     let mut cases: Vec<(String, DecodeOptions)> = [5.0, 10.0, 20.0, 50.0, 100.0]
         .iter()
@@ -92,7 +93,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     for (label, opts) in cases {
         let (image, report) = decoder.decode(&params, &frame.data, &opts)?;
-        // Bytes a sender needs for this many values: the shortest prefix that holds them.
+        // Bytes a sender needs for this many items: the shortest prefix that holds them.
         let bytes = if opts.cut.max_bytes > 0 {
             report.bytes
         } else {
@@ -140,7 +141,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Smallest prefix of `data` that decodes `values` values.
+/// Smallest prefix of `data` that decodes `values` items.
 fn prefix_len(
     decoder: &Decoder,
     params: &limitnet::StreamParams,

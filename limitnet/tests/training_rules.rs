@@ -1,7 +1,8 @@
 //! The training pipeline and the codec agree on the priority order and the context rule.
 //!
 //! `tests/data/training-rules.json` holds what the Python side (`model.priority_keys`,
-//! `export.value_contexts`) computes on real latents of the default bundle
+//! `model.item_keys` for version 3 tables, `export.value_contexts`) computes on real latents of
+//! the default bundle
 //! (`python -m limitnet_train.rules_fixture`); Rust must compute the same from the same
 //! saliency maps and levels. training/smoke_test.sh regenerates the fixture with the current
 //! Python code and points `LIMITNET_RULES_FIXTURE` at it.
@@ -42,13 +43,31 @@ fn rust_order_and_contexts_match_the_training_pipeline() {
         }
         let saliency = SaliencyMap(map);
         let channels = bundle.tables.channels();
-        let python_order: Vec<u32> = hex(case["order"].as_str().unwrap())
-            .chunks_exact(2)
-            .map(|b| u32::from(u16::from_le_bytes([b[0], b[1]])))
-            .collect();
-        // The values' order: with version 3 tables, the coarse levels' items (the refinement
-        // bits, items from C h w on, follow their values and training never cuts them).
-        let order: Vec<u32> = priority_order(&saliency, bundle.tables.priority_rule(), h, w)
+        let u16_list = |key: &str| -> Vec<u32> {
+            hex(case[key].as_str().unwrap())
+                .chunks_exact(2)
+                .map(|b| u32::from(u16::from_le_bytes([b[0], b[1]])))
+                .collect()
+        };
+        let python_order = u16_list("order");
+        let item_order = priority_order(&saliency, bundle.tables.priority_rule(), h, w);
+        // Version 3 tables: the order of every item (coarse levels, then refinement bits), as
+        // the decoder fine-tune cuts it (`model.refined_levels`).
+        if bundle.tables.refinement().bits() > 0 {
+            let python_items = u16_list("item_order");
+            assert_eq!(item_order.len(), python_items.len(), "{name}");
+            let first_difference = item_order
+                .iter()
+                .zip(&python_items)
+                .position(|(a, b)| a != b);
+            assert_eq!(
+                first_difference, None,
+                "{name}: item orders differ from this rank on"
+            );
+        }
+        // The values' order: with version 3 tables, that of the coarse levels' items (items
+        // from C h w on are refinement bits).
+        let order: Vec<u32> = item_order
             .into_iter()
             .filter(|&item| (item as usize) < channels * h * w)
             .collect();

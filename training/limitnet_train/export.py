@@ -10,7 +10,7 @@ Usage: python -m limitnet_train.export --ckpt training/checkpoints/paper/final.p
            (new code tables for a bundle's graphs, which are copied unchanged: another level
            count or saliency weight for the same networks)
        python -m limitnet_train.export --bundle models/limitnet-lite --refinement-bits 2 \
-           --refinement-delay 62 --data data --out DIR
+           --refinement-delay 31 --data data --out DIR
            (version 3 tables: coarse levels first, refinement bits later; docs/bitstream.md)
 """
 
@@ -23,7 +23,7 @@ import shutil
 import torch
 
 from .data import PhotoSet
-from .model import CHANNELS, LEVELS, SALIENCY_GRID, SALIENCY_WEIGHT, LimitNet, cell_matrix, pool_saliency
+from .model import CHANNELS, LEVELS, SALIENCY_GRID, SALIENCY_WEIGHT, LimitNet, cell_matrix, coarse, pool_saliency
 
 MAX_CODE_LENGTH = 15
 
@@ -99,12 +99,6 @@ def value_contexts(q, sal_cells, edges=CONTEXT_EDGES):
     m = torch.where(left_known & up_known, (left + up + 1) // 2, torch.where(left_known, left, up))
     bucket = torch.bucketize(m, torch.tensor(edges), right=True)
     return torch.where(left_known | up_known, 1 + bucket, torch.zeros_like(bucket))
-
-
-def coarse(q, refinement_bits):
-    """The coarse level version 3 tables code for level q (docs/bitstream.md "Refinement"):
-    (q + 2^r - 1) >> r, so level 0 stays exact; q itself with no refinement bits."""
-    return (q + (1 << refinement_bits) - 1) >> refinement_bits
 
 
 def coarse_levels(levels, refinement_bits):
@@ -189,8 +183,9 @@ def main():
     ap.add_argument("--refinement-bits", type=int, default=0,
                     help="version 3 tables: values sent as a coarse level first and this many refinement "
                          "bits later (0: version 2, values whole)")
-    ap.add_argument("--refinement-delay", type=int, default=62,
-                    help="version 3: priority units (31 per channel) each refinement stage comes after the last")
+    ap.add_argument("--refinement-delay", type=int, default=31,
+                    help="version 3: priority units (31 per channel) each refinement stage comes after the last "
+                         "(limitnet-lite: 31)")
     ap.add_argument("--data", default="data")
     ap.add_argument("--out", required=True)
     ap.add_argument("--name", default=None)

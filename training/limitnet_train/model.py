@@ -199,22 +199,66 @@ def pool_saliency(sal):
     return torch.round(pooled.clamp(0, 1) * SALIENCY_MAX).long()
 
 
-def priority_keys(sal_q, h, w, channels=CHANNELS, saliency_weight=SALIENCY_WEIGHT):
-    """Unique integer priority key per latent value [N,C,h,w]; larger is sent first.
-
-    key = (k*s + 31*(C - c)) * (C*h*w) + (C*h*w - 1 - (c*h*w + y*w + x)), k the saliency weight:
-    with k = 5 the paper priority sal + (C-c)/5 scaled by 155; ties broken by channel, row, column.
-    """
-    n = sal_q.shape[0]
+def value_priorities(sal_q, h, w, channels=CHANNELS, saliency_weight=SALIENCY_WEIGHT):
+    """Priority P = k*s + 31*(C - c) of every latent value [N,C,h,w] (docs/bitstream.md), k the
+    saliency weight: with k = 5 the paper priority sal + (C-c)/5 scaled by 155."""
     dev = sal_q.device
     _, cy = cell_matrix(h, device=dev)
     _, cx = cell_matrix(w, device=dev)
     s = sal_q[:, cy][:, :, cx]  # [N,h,w]
     c = torch.arange(channels, device=dev).view(1, channels, 1, 1)
-    prio = saliency_weight * s.unsqueeze(1) + 31 * (channels - c)
+    return (saliency_weight * s.unsqueeze(1) + 31 * (channels - c)).long()
+
+
+def priority_keys(sal_q, h, w, channels=CHANNELS, saliency_weight=SALIENCY_WEIGHT):
+    """Unique integer priority key per latent value [N,C,h,w]; larger is sent first.
+
+    key = P * (C*h*w) + (C*h*w - 1 - (c*h*w + y*w + x)): ties broken by channel, row, column.
+    """
+    prio = value_priorities(sal_q, h, w, channels, saliency_weight)
     total = channels * h * w
-    linear = torch.arange(total, device=dev).view(1, channels, h, w)
-    return prio.long() * total + (total - 1 - linear)
+    linear = torch.arange(total, device=sal_q.device).view(1, channels, h, w)
+    return prio * total + (total - 1 - linear)
+
+
+def coarse(q, refinement_bits):
+    """The coarse level version 3 tables code for level q (docs/bitstream.md "Refinement"):
+    (q + 2^r - 1) >> r, so level 0 stays exact; q itself with no refinement bits."""
+    return (q + (1 << refinement_bits) - 1) >> refinement_bits
+
+
+def item_keys(prio, stages, delay):
+    """Unique keys [N, stages, V] of version 3 items (stage j of value i, V values); larger is
+    sent first. Item priority P(i) - j*D; ties by item number j*V + i (stage, then index)."""
+    n = prio.shape[0]
+    flat = prio.reshape(n, 1, -1)
+    count = flat.shape[2]
+    j = torch.arange(stages, device=prio.device).view(1, stages, 1)
+    item = j * count + torch.arange(count, device=prio.device).view(1, 1, count)
+    total = stages * count
+    return (flat - j * delay) * total + (total - 1 - item)
+
+
+def refined_levels(q, prio, counts, refinement_bits, delay, levels=LEVELS):
+    """Levels [N,C,h,w] (float) a version 3 receiver reconstructs from the first counts[i] items
+    of each frame: the middle of each value's known interval, 0 where nothing arrived
+    (docs/bitstream.md "Refinement"; the Rust decoder's `dequantize_between`)."""
+    n = q.shape[0]
+    stages = refinement_bits + 1
+    sent = keep_mask(item_keys(prio, stages, delay), counts)  # [N, stages, V]
+    # A stage never comes before the previous one of its value (lower or equal priority, later
+    # number), so the received stages of a value are its first `got`.
+    got = sent.sum(1)
+    qf = q.reshape(n, -1)
+    c = coarse(qf, refinement_bits)
+    lo = ((c - 1) * (1 << refinement_bits) + 1).clamp_min(0)
+    hi = (c * (1 << refinement_bits)).clamp_max(levels - 1)
+    for j in range(1, stages):
+        mid = (lo + hi) // 2
+        step, up = got > j, qf > mid
+        lo = torch.where(step & up, mid + 1, lo)
+        hi = torch.where(step & ~up, mid, hi)
+    return torch.where(got > 0, (lo + hi).float() / 2, torch.zeros_like(lo, dtype=torch.float)).view_as(q)
 
 
 def keep_mask(keys, keep_counts):

@@ -24,7 +24,9 @@ from .model import CHANNELS
 from .resilience import load_bundle
 
 LEVELS = 64
-HEADER = 44
+# Frame header + saliency map at 224x224 (docs/bitstream.md): version 3's item count takes one
+# LEB128 byte more than version 2's value count.
+HEADER = {False: 44, True: 45}
 
 
 def bin_of(c, shift):
@@ -72,7 +74,7 @@ def simulate(model, images, tables, shift, delay, budgets, k):
         cum = torch.cumsum(bits[order], 0)
         qf = q[i].flatten()
         for b, budget in enumerate(budgets):
-            sent = order[(cum <= (budget - HEADER) * 8).numpy()]
+            sent = order[(cum <= (budget - HEADER[shift > 0]) * 8).numpy()]
             got = torch.full((C * h * w,), -1)
             got[which[sent][kinds[sent] == 0]] = 0
             for j in range(1, shift + 1):

@@ -1,7 +1,8 @@
 """The training pipeline's priority order and context rule on real latents, for the Rust tests.
 
-Training cuts latents in the bitstream's priority order (`model.priority_keys`) and builds the
-code tables with its context rule (`export.value_contexts`); the Rust codec has its own
+Training cuts latents in the bitstream's priority order (`model.priority_keys`; for version 3
+bundles the order of items, `model.item_keys`) and builds the code tables with its context rule
+(`export.value_contexts`); the Rust codec has its own
 `priority_order` and `value_contexts`. If the two ever disagreed, models would be trained on
 and tabled for an order the codec does not send. This writes what the Python side computes
 on real latents (the default bundle's encoder run in torch on the test photos, whole and
@@ -22,8 +23,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .export import coarse, value_contexts
-from .model import cell_matrix, pool_saliency, priority_keys
+from .export import value_contexts
+from .model import cell_matrix, coarse, item_keys, pool_saliency, priority_keys, value_priorities
 from .resilience import load_bundle
 
 # (photo, crop box (x, y, w, h) or None): sizes whose latent grids are not multiples of 8.
@@ -48,7 +49,16 @@ def case(model, image):
     _, cy = cell_matrix(h)
     _, cx = cell_matrix(w)
     contexts = value_contexts(q, sal[:, cy][:, :, cx], model.context_edges)
+    items = {}
+    if model.refinement_bits:
+        # Version 3: the order of all items (coarse levels, then refinement bits), which the
+        # decoder fine-tune cuts (`model.refined_levels`).
+        prio = value_priorities(sal, h, w, saliency_weight=model.saliency_weight)
+        keys = item_keys(prio, model.refinement_bits + 1, model.refinement_delay)
+        assert keys.numel() < 65536, "the fixture stores item numbers as u16"
+        items["item_order"] = torch.argsort(keys.view(-1), descending=True).numpy().astype("<u2").tobytes().hex()
     return {
+        **items,
         "h": h,
         "w": w,
         "saliency": sal.view(-1).tolist(),
