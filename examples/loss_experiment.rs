@@ -384,10 +384,10 @@ fn main() -> Res<()> {
         let (values, _, _) = decoder.decode_values(&params, &frame.data, &DecodeOptions::default());
         let values = values?;
         let saliency = values.saliency.ok_or("frame without saliency")?;
-        let mut levels = vec![0u8; frame.total_values];
-        for (&i, &q) in values.order.iter().zip(&values.levels) {
-            levels[i as usize] = q;
-        }
+        // One level per latent value (the frame's items: coarse levels and refinement bits with
+        // version 3 tables), which the packetizer splits into the same items again.
+        let (h, w) = params.latent_dims();
+        let levels = values.levels_by_index(&bundle.tables, bundle.tables.channels() * h * w);
         for payload in PAYLOADS {
             let packetize = |way: &Way| {
                 packet::packetize(

@@ -79,6 +79,8 @@ pub enum PacketError {
     Frame(FrameError),
     /// The frame is cut before the end of its saliency map: it has nothing to send.
     NoSaliency,
+    /// `levels` does not hold one level per latent value of the stream.
+    LatentSize { expected: usize, got: usize },
 }
 
 impl core::fmt::Display for PacketError {
@@ -90,6 +92,10 @@ impl core::fmt::Display for PacketError {
             ),
             Self::Frame(e) => e.fmt(f),
             Self::NoSaliency => write!(f, "the frame is cut before the end of its saliency map"),
+            Self::LatentSize { expected, got } => write!(
+                f,
+                "{got} levels given for a latent of {expected} values (one level per value, not per item)"
+            ),
         }
     }
 }
@@ -192,7 +198,12 @@ pub fn packetize(
 ) -> Result<Vec<Vec<u8>>, PacketError> {
     let (h, w) = params.latent_dims();
     let total = tables.channels() * h * w;
-    assert_eq!(levels.len(), total, "latent size does not match the stream");
+    if levels.len() != total {
+        return Err(PacketError::LatentSize {
+            expected: total,
+            got: levels.len(),
+        });
+    }
     let count = count.min(tables.items(total));
     let refinement = tables.refinement();
     let header = header_packet(tables, params, saliency, count, options.frame_number);
@@ -814,6 +825,28 @@ mod tests {
 
     /// Every subset of a small frame's packets decodes to exactly the values those packets
     /// carry, whatever the packet order.
+    #[test]
+    fn levels_of_another_latent_size_are_an_error() {
+        let tables = tables();
+        let (params, map, levels) = frame_of(64, 40, 1);
+        let short = &levels[..levels.len() - 1];
+        let result = packetize(
+            &tables,
+            &params,
+            &map,
+            short,
+            short.len(),
+            &PacketOptions::default(),
+        );
+        assert_eq!(
+            result.unwrap_err(),
+            PacketError::LatentSize {
+                expected: levels.len(),
+                got: levels.len() - 1
+            }
+        );
+    }
+
     #[test]
     fn every_subset_decodes_to_its_values() {
         let tables = tables();
