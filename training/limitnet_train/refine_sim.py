@@ -19,21 +19,14 @@ import torch
 from PIL import Image
 
 from .data import PhotoSet
-from .export import coarse, context_edges, huffman_lengths, latent_histograms, quantized_latents, value_contexts
-from .model import CHANNELS
+from .export import context_edges, huffman_lengths, latent_histograms, quantized_latents, value_contexts
+from .model import CHANNELS, coarse, item_keys, refined_levels
 from .resilience import load_bundle
 
 LEVELS = 64
 # Frame header + saliency map at 224x224 (docs/bitstream.md): version 3's item count takes one
 # LEB128 byte more than version 2's value count.
 HEADER = {False: 44, True: 45}
-
-
-def bin_of(c, shift):
-    """Levels [lo, hi] of coarse level c."""
-    lo = torch.clamp((c - 1) * (1 << shift) + 1, min=0)
-    hi = torch.clamp(c * (1 << shift), max=LEVELS - 1)
-    return lo, hi
 
 
 def coarse_tables(model, images, shift):
@@ -45,7 +38,9 @@ def coarse_tables(model, images, shift):
 
 
 def simulate(model, images, tables, shift, delay, budgets, k):
-    """Reconstructions [budgets][N,3,H,W] of a coarse-first stream (shift 0: the plain stream)."""
+    """Reconstructions [budgets][N,3,H,W] of a coarse-first stream (shift 0: the plain stream).
+    Item order and reconstruction are training's (`model.item_keys`, `model.refined_levels`);
+    the budget decides how many items fit."""
     edges, lengths = tables
     with torch.no_grad():
         q, sal = quantized_latents(model, images, LEVELS)
@@ -55,43 +50,26 @@ def simulate(model, images, tables, shift, delay, budgets, k):
     chan = torch.arange(C).view(1, C, 1, 1).expand_as(q)
     coarse_bits = lengths[chan, ctx, c]  # [N,C,h,w]
     prio = (k * sal.unsqueeze(1) + 31 * (C - chan)).long()
-    out = [[] for _ in budgets]
-    for i in range(n):
-        # items: (priority, kind, index); kind 0 = coarse, j = refinement stage j
-        idx = torch.arange(C * h * w)
-        p0 = prio[i].flatten()
-        lo, hi = bin_of(c[i].flatten(), shift)
-        keys, kinds, bits, which = [p0], [torch.zeros_like(idx)], [coarse_bits[i].flatten()], [idx]
-        for j in range(1, shift + 1):
-            # stage j sends one bit when the interval left after j-1 halvings has more than one level
-            width = ((hi - lo + 1) + (1 << (j - 1)) - 1) >> (j - 1)
-            keys.append(p0 - j * delay)
-            kinds.append(torch.full_like(idx, j))
-            bits.append((width > 1).long())
-            which.append(idx)
-        keys, kinds, bits, which = map(torch.cat, (keys, kinds, bits, which))
-        order = np.lexsort((which.numpy(), kinds.numpy(), -keys.numpy()))
-        cum = torch.cumsum(bits[order], 0)
-        qf = q[i].flatten()
-        for b, budget in enumerate(budgets):
-            sent = order[(cum <= (budget - HEADER[shift > 0]) * 8).numpy()]
-            got = torch.full((C * h * w,), -1)
-            got[which[sent][kinds[sent] == 0]] = 0
-            for j in range(1, shift + 1):
-                got[which[sent][kinds[sent] == j]] = j
-            # interval after `got` stages: halve [lo, hi] towards q
-            l, hh = lo.clone().float(), hi.clone().float()
-            for j in range(1, shift + 1):
-                m = torch.floor((l + hh) / 2)
-                up = qf.float() > m
-                step = got >= j
-                l = torch.where(step & up, m + 1, l)
-                hh = torch.where(step & ~up, m, hh)
-            level = torch.where(got >= 0, (l + hh) / 2, torch.zeros_like(l))
-            out[b].append(level.view(C, h, w))
+    stages = shift + 1
+    # Bits of each item: the coarse level's code; refinement stage j one bit while the interval
+    # left after j-1 halvings holds more than one level (a frame spends none on an exact one).
+    lo = ((c - 1) * (1 << shift) + 1).clamp_min(0)
+    hi = (c * (1 << shift)).clamp_max(LEVELS - 1)
+    bits = [coarse_bits.reshape(n, -1)]
+    for j in range(1, stages):
+        width = ((hi - lo + 1) + (1 << (j - 1)) - 1) >> (j - 1)
+        bits.append((width > 1).long().reshape(n, -1))
+    bits = torch.stack(bits, 1).reshape(n, -1)  # [N, stages * V], item numbers j*V + i
+    order = torch.argsort(item_keys(prio, stages, delay).reshape(n, -1), dim=1, descending=True)
+    cum = torch.cumsum(torch.gather(bits, 1, order), 1)
     scale = model.latent_max.view(1, -1, 1, 1) / (LEVELS - 1)
-    with torch.no_grad():
-        return [model.decoder(torch.stack(o) * scale).clamp(0, 1) for o in out]
+    out = []
+    for budget in budgets:
+        counts = (cum <= (budget - HEADER[shift > 0]) * 8).sum(1)
+        levels = refined_levels(q, prio, counts, shift, delay, LEVELS)
+        with torch.no_grad():
+            out.append(model.decoder(levels * scale).clamp(0, 1))
+    return out
 
 
 def to_arrays(images):
