@@ -199,15 +199,19 @@ def pool_saliency(sal):
     return torch.round(pooled.clamp(0, 1) * SALIENCY_MAX).long()
 
 
+def priorities_at(sal_at, channels=CHANNELS, saliency_weight=SALIENCY_WEIGHT):
+    """Priority P = k*s + 31*(C - c) of every latent value [N,C,h,w] (docs/bitstream.md) from
+    the 5-bit saliency of each position's cell `sal_at` [N,h,w], k the saliency weight: with
+    k = 5 the paper priority sal + (C-c)/5 scaled by 155."""
+    c = torch.arange(channels, device=sal_at.device).view(1, channels, 1, 1)
+    return (saliency_weight * sal_at.unsqueeze(1) + 31 * (channels - c)).long()
+
+
 def value_priorities(sal_q, h, w, channels=CHANNELS, saliency_weight=SALIENCY_WEIGHT):
-    """Priority P = k*s + 31*(C - c) of every latent value [N,C,h,w] (docs/bitstream.md), k the
-    saliency weight: with k = 5 the paper priority sal + (C-c)/5 scaled by 155."""
-    dev = sal_q.device
-    _, cy = cell_matrix(h, device=dev)
-    _, cx = cell_matrix(w, device=dev)
-    s = sal_q[:, cy][:, :, cx]  # [N,h,w]
-    c = torch.arange(channels, device=dev).view(1, channels, 1, 1)
-    return (saliency_weight * s.unsqueeze(1) + 31 * (channels - c)).long()
+    """`priorities_at` from the 8x8 map `sal_q` [N,8,8] of an h x w latent."""
+    _, cy = cell_matrix(h, device=sal_q.device)
+    _, cx = cell_matrix(w, device=sal_q.device)
+    return priorities_at(sal_q[:, cy][:, :, cx], channels, saliency_weight)
 
 
 def priority_keys(sal_q, h, w, channels=CHANNELS, saliency_weight=SALIENCY_WEIGHT):
@@ -225,6 +229,13 @@ def coarse(q, refinement_bits):
     """The coarse level version 3 tables code for level q (docs/bitstream.md "Refinement"):
     (q + 2^r - 1) >> r, so level 0 stays exact; q itself with no refinement bits."""
     return (q + (1 << refinement_bits) - 1) >> refinement_bits
+
+
+def coarse_interval(c, refinement_bits, levels=LEVELS):
+    """The levels [lo, hi] coarse level c stands for (level 0 alone for c = 0)."""
+    lo = ((c - 1) * (1 << refinement_bits) + 1).clamp_min(0)
+    hi = (c * (1 << refinement_bits)).clamp_max(levels - 1)
+    return lo, hi
 
 
 def item_keys(prio, stages, delay):
@@ -250,9 +261,7 @@ def refined_levels(q, prio, counts, refinement_bits, delay, levels=LEVELS):
     # number), so the received stages of a value are its first `got`.
     got = sent.sum(1)
     qf = q.reshape(n, -1)
-    c = coarse(qf, refinement_bits)
-    lo = ((c - 1) * (1 << refinement_bits) + 1).clamp_min(0)
-    hi = (c * (1 << refinement_bits)).clamp_max(levels - 1)
+    lo, hi = coarse_interval(coarse(qf, refinement_bits), refinement_bits, levels)
     for j in range(1, stages):
         mid = (lo + hi) // 2
         step, up = got > j, qf > mid

@@ -20,7 +20,7 @@ from PIL import Image
 
 from .data import PhotoSet
 from .export import context_edges, huffman_lengths, latent_histograms, quantized_latents, value_contexts
-from .model import CHANNELS, coarse, item_keys, refined_levels
+from .model import CHANNELS, coarse, coarse_interval, item_keys, priorities_at, refined_levels
 from .resilience import load_bundle
 
 LEVELS = 64
@@ -49,12 +49,11 @@ def simulate(model, images, tables, shift, delay, budgets, k):
     ctx = value_contexts(c, sal, edges)
     chan = torch.arange(C).view(1, C, 1, 1).expand_as(q)
     coarse_bits = lengths[chan, ctx, c]  # [N,C,h,w]
-    prio = (k * sal.unsqueeze(1) + 31 * (C - chan)).long()
+    prio = priorities_at(sal, C, k)
     stages = shift + 1
     # Bits of each item: the coarse level's code; refinement stage j one bit while the interval
     # left after j-1 halvings holds more than one level (a frame spends none on an exact one).
-    lo = ((c - 1) * (1 << shift) + 1).clamp_min(0)
-    hi = (c * (1 << shift)).clamp_max(LEVELS - 1)
+    lo, hi = coarse_interval(c, shift, LEVELS)
     bits = [coarse_bits.reshape(n, -1)]
     for j in range(1, stages):
         width = ((hi - lo + 1) + (1 << (j - 1)) - 1) >> (j - 1)

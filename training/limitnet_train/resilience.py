@@ -41,9 +41,10 @@ import torch
 import torch.nn.functional as F
 
 from .data import PhotoSet
+from .export import quantized_latents
 from .holes import with_packet_loss
-from .model import (CHANNELS, SALIENCY_WEIGHT, LimitNet, keep_mask, pool_saliency, priority_keys, refined_levels,
-                    value_priorities)
+from .model import (CHANNELS, SALIENCY_WEIGHT, LimitNet, keep_mask, pool_saliency, priorities_at, priority_keys,
+                    refined_levels)
 from .train import imagenet_norm, load_teacher, log, psnr, sample_keep_fraction, save
 
 
@@ -97,16 +98,13 @@ def damaged_latent(model, images, rng, loss_share=0.5, fixed=None):
 def item_cut_latent(model, images, fractions):
     """The latent a version 3 receiver decodes from the first `fractions[i]` of frame i's items
     (coarse levels and refinement bits in the bundle's item order): interval middles, zeros."""
-    latent = model.encoder(images)
-    sal = pool_saliency(model.saliency(latent))  # the deployed encoders: saliency before quantization
-    scale = model.latent_max.view(1, -1, 1, 1)
-    q = torch.round(torch.clamp(latent / scale, 0, 1) * (model.levels - 1)).long()
-    n, c, h, w = q.shape
-    items = (model.refinement_bits + 1) * c * h * w
+    # As the deployed encoders do it: the saliency of the latent before quantization.
+    q, sal = quantized_latents(model, images, model.levels)
+    items = (model.refinement_bits + 1) * q[0].numel()
     counts = torch.tensor([max(1, math.floor(f * items)) for f in fractions])
-    prio = value_priorities(sal, h, w, saliency_weight=model.saliency_weight)
+    prio = priorities_at(sal, saliency_weight=model.saliency_weight)
     levels = refined_levels(q, prio, counts, model.refinement_bits, model.refinement_delay, model.levels)
-    return levels * scale / (model.levels - 1)
+    return levels * model.latent_max.view(1, -1, 1, 1) / (model.levels - 1)
 
 
 def main():

@@ -544,6 +544,18 @@ mod tests {
         assert_eq!(b.padded_size(), (224, 232));
     }
 
+    /// A 40x24 stream (a 5x3 latent) whose saliency map has one salient cell.
+    fn small_stream() -> (StreamParams, SaliencyMap) {
+        let params = StreamParams {
+            width: 40,
+            height: 24,
+            model_id: "test".into(),
+        };
+        let mut map = SaliencyMap::default();
+        map.0[9] = 31;
+        (params, map)
+    }
+
     /// Frames of version 1 tables (one code per channel) still encode and decode, every prefix
     /// giving the full frame's first values, and a version 2 decoder refuses them.
     #[test]
@@ -552,15 +564,9 @@ mod tests {
         let v2 =
             CodecTables::from_json(include_bytes!("../../../models/limitnet-paper/codec.json"))
                 .unwrap();
-        let params = StreamParams {
-            width: 40,
-            height: 24,
-            model_id: "test".into(),
-        };
+        let (params, map) = small_stream();
         let (h, w) = params.latent_dims();
         let levels: Vec<u8> = (0..12 * h * w).map(|i| ((i * 37) % 64) as u8).collect();
-        let mut map = SaliencyMap::default();
-        map.0[9] = 31;
         for (tables, version) in [(&v1, 1), (&v2, 2)] {
             let data = encode_frame(tables, &params, &map, &levels, levels.len());
             assert_eq!(data[0], version);
@@ -592,19 +598,13 @@ mod tests {
             let tables =
                 CodecTables::from_json(&crate::codec::tables::tests::with_refinement(bits, delay))
                     .unwrap();
-            let params = StreamParams {
-                width: 40,
-                height: 24,
-                model_id: "test".into(),
-            };
+            let (params, mut map) = small_stream();
             let (h, w) = params.latent_dims();
             let total = 12 * h * w;
             // Zeros, the top level and everything between.
             let levels: Vec<u8> = (0..total)
                 .map(|i| [0, 0, 63, ((i * 37) % 64) as u8][i % 4])
                 .collect();
-            let mut map = SaliencyMap::default();
-            map.0[9] = 31;
             map.0[20] = 12;
             let items = tables.items(total);
             let data = encode_frame(&tables, &params, &map, &levels, items);
