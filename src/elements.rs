@@ -176,7 +176,7 @@ pub fn max_bytes_property(blurb: &str) -> glib::ParamSpec {
 pub fn model_property(unset: &str) -> glib::ParamSpec {
     glib::ParamSpecString::builder("model")
         .nick("Model bundle")
-        .blurb(&format!("Model bundle: the name of a compiled-in one (limitnet-lite, limitnet-fast, limitnet-paper) or a directory holding encoder.onnx, decoder.onnx and codec.json; unset = {unset}. Encoder and decoder must use the same bundle. Set in the NULL or READY state"))
+        .blurb(&format!("Model bundle: the name of a compiled-in one ({}) or a directory holding encoder.onnx, decoder.onnx and codec.json; unset = {unset}. Encoder and decoder must use the same bundle. Set in the NULL or READY state", ModelBundle::embedded_names().collect::<Vec<_>>().join(", ")))
         .mutable_ready()
         .build()
 }

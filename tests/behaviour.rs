@@ -8,7 +8,12 @@ use common::{Messages, buffer, init, rgb_of, run_pipeline};
 use gst::prelude::*;
 use gst_check::Harness;
 
-const BUNDLES: [&str; 3] = ["limitnet-lite", "limitnet-fast", "limitnet-paper"];
+const BUNDLES: [&str; 4] = [
+    "limitnet-lite",
+    "limitnet-layered",
+    "limitnet-fast",
+    "limitnet-paper",
+];
 
 fn raw_caps(w: u32, h: u32) -> String {
     format!("video/x-raw,format=RGB,width={w},height={h},framerate=10/1")

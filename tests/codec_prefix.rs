@@ -210,3 +210,37 @@ proptest! {
         }
     }
 }
+
+/// limitnet-layered (docs/bitstream.md "Layered bundles"): its whole frame carries at least
+/// 8 KB, every part of it adds quality past the size of limitnet-lite's whole frame, and its
+/// prefixes decode like any other bundle's.
+#[test]
+fn the_layered_bundle_keeps_improving_past_the_base_frame() {
+    let (rgb, w, h) = common::photo("astronaut-224.png");
+    let img = ImageRef::packed(&rgb, w, h, PixelLayout::Rgb);
+    let whole = |name: &str| {
+        let bundle = ModelBundle::load(Some(name.as_ref())).unwrap();
+        let mut enc = Encoder::new(bundle.clone(), 1).unwrap();
+        let frame = enc.encode(&img, &EncodeOptions::default()).unwrap();
+        (bundle, enc.stream_params(w, h), frame.data)
+    };
+    let (lite, lite_params, lite_frame) = whole("limitnet-lite");
+    let (layered, params, frame) = whole("limitnet-layered");
+    assert!(frame.len() >= 8192, "{} bytes", frame.len());
+    let psnr_at = |bundle: &std::sync::Arc<ModelBundle>, params: &StreamParams, data: &[u8]| {
+        let mut dec = Decoder::new(bundle.clone(), 1).unwrap();
+        let (out, _) = dec.decode(params, data, &Default::default()).unwrap();
+        common::psnr(&rgb, &out)
+    };
+    let lite_full = psnr_at(&lite, &lite_params, &lite_frame);
+    let mut previous = 0.0;
+    for bytes in [lite_frame.len(), frame.len() / 2, frame.len()] {
+        let q = psnr_at(&layered, &params, &frame[..bytes]);
+        assert!(q > previous, "{bytes} bytes: {q:.2} dB, less than before");
+        previous = q;
+    }
+    assert!(
+        previous > lite_full + 1.0,
+        "whole layered frame {previous:.2} dB, limitnet-lite's {lite_full:.2} dB"
+    );
+}

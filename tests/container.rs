@@ -125,7 +125,7 @@ fn lnet_files_of_every_bundle_play_seek_and_report_their_duration() {
     let dir = std::env::temp_dir().join(format!("limitnet-seek-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let rgb_sink = "videoconvert ! video/x-raw,format=RGB ! appsink name=sink sync=false";
-    for model in ["limitnet-lite", "limitnet-fast", "limitnet-paper"] {
+    for model in limitnet::ModelBundle::embedded_names() {
         let file = dir.join(format!("{model}.lnet"));
         write_clip(&file, 20, model);
         let parser = format!(

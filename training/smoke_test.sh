@@ -35,4 +35,11 @@ cp -r models/limitnet-lite "$tmp/lite-copy"
 cmp models/limitnet-lite/encoder.onnx "$tmp/lite-copy/encoder.onnx"
 cargo run --quiet --release -p limitnet --example eval_frames -- "$tmp/in" "$tmp/out-resilient" "$tmp/lite-copy" 256
 test -f "$tmp/out-resilient/256/coffee-224.png"
+# The layered bundle (a second latent layer): two steps, export, decode through the Rust codec.
+(cd training && ../$py -m limitnet_train.layered --bundle ../models/limitnet-lite --data ../data --out "$tmp/layered" \
+  --max-steps 2 --batch 2 --eval-every 10 \
+  && ../$py -m limitnet_train.layered --bundle ../models/limitnet-lite --data ../data --out "$tmp/layered" \
+     --export "$tmp/layered-bundle" --table-crops 32)
+cargo run --quiet --release -p limitnet --example eval_frames -- "$tmp/in" "$tmp/out-layered" "$tmp/layered-bundle" 256
+test -f "$tmp/out-layered/256/coffee-224.png"
 echo "training smoke test passed"

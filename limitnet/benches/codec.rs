@@ -1,6 +1,6 @@
 //! Micro benchmarks of the codec core (pure Rust): the stages of a frame after and before the
 //! networks, on the real latent of a photo. The fixture is made at start by the default
-//! bundle's encoder (ONNX Runtime) from tests/data/coffee-224.png, so it always matches the
+//! bundle's (or `LIMITNET_BENCH_MODEL`'s) encoder (ONNX Runtime) from tests/data/coffee-224.png, so it always matches the
 //! bundle; only the stages are timed.
 //!
 //! `cargo bench -p limitnet --bench codec` (`cargo test --all-targets` runs each once, as a smoke test).
@@ -31,7 +31,9 @@ fn fixture() -> Fixture {
         .unwrap();
     let mut rgb = vec![0; reader.output_buffer_size()];
     reader.next_frame(&mut rgb).unwrap();
-    let bundle = ModelBundle::embedded().expect("embedded bundle");
+    // LIMITNET_BENCH_MODEL: another bundle (a compiled-in name or a directory).
+    let model = std::env::var_os("LIMITNET_BENCH_MODEL").map(std::path::PathBuf::from);
+    let bundle = ModelBundle::load(model.as_deref()).expect("model bundle");
     let mut session = EncoderSession::new(&bundle, 1).expect("ONNX Runtime");
     let side = SIDE as usize;
     let table = *session.input_table();

@@ -22,7 +22,7 @@ fn main() {
         .flat_map(|y| (0..w as usize).map(move |x| (y * 224 / h as usize, x * 224 / w as usize)))
         .flat_map(|(y, x)| photo[(y * 224 + x) * 3..][..3].to_vec())
         .collect();
-    for name in ["limitnet-lite", "limitnet-fast", "limitnet-paper"] {
+    for name in ModelBundle::embedded_names() {
         let bundle = ModelBundle::load(Some(name.as_ref())).unwrap();
         let mut enc = Encoder::new(bundle.clone(), 2).unwrap();
         let frame = enc

@@ -483,14 +483,14 @@ impl Encoder {
         // Items of the order: values, or coarse levels and refinement bits (version 3).
         let total = self.bundle.tables.items(self.levels.len());
         let values = options.values(total);
-        let mut data = self.frames.encode(
+        let data = self.frames.encode_within(
             &self.bundle.tables,
             &params,
             &saliency,
             &self.levels,
             values,
+            options.byte_limit(),
         );
-        data.truncate(options.byte_limit());
         Ok(EncodedFrame {
             data,
             values,
@@ -616,10 +616,10 @@ pub fn check_runtime() -> Result<(), Error> {
 }
 
 /// Latent cells of context around each decoder tile, beyond every bundle's receptive field
-/// (the sub-pixel decoder of limitnet-fast and -lite reaches beyond 8 cells, limitnet-paper's
-/// at most 4), so a tiled decode gives the whole-frame decode's pixels exactly
-/// (docs/memory.md).
-pub const DECODER_HALO: usize = 10;
+/// (the sub-pixel decoder of limitnet-fast and -lite reaches beyond 8 cells, limitnet-layered's
+/// refiner 2 cells more, limitnet-paper's at most 4), so a tiled decode gives the whole-frame
+/// decode's pixels exactly (docs/memory.md).
+pub const DECODER_HALO: usize = 12;
 
 /// Latent cells per side of a decoder tile's core for bundle `name`, so that decoding any frame
 /// size stays within about 0.7 GB (docs/memory.md). limitnet-paper's decoder keeps 64-channel
@@ -627,7 +627,7 @@ pub const DECODER_HALO: usize = 10;
 /// less. Bundles from a directory get the paper's size, which is safe for any of them.
 pub fn decoder_tile_cells(name: &str) -> usize {
     match name {
-        "limitnet-lite" | "limitnet-fast" => 192,
+        "limitnet-lite" | "limitnet-layered" | "limitnet-fast" => 192,
         _ => 32,
     }
 }

@@ -24,7 +24,8 @@ Evaluation (`--eval`) reports, on the validation split's centre crops and on the
 whole photos of `heldout.py`, PSNR for the base alone, the refined frame without layer 2, and
 layer-2 prefixes, with their bytes estimated by per-channel Huffman codes built on the
 validation split (the base's bytes are the Rust codec's real full-frame sizes, given as
---base-bytes). Nothing here changes a bundle.
+--base-bytes). Nothing here changes a bundle: `layered.py` trains the same two networks in the
+codec's real item order and exports them as a bundle (models/limitnet-layered).
 
   python -m limitnet_train.enhance --bundle ../models/limitnet-lite --data ../data \
       --out checkpoints/enhance --minutes 35 --rate-weight 0.05   # resumable; OUT/train.log

@@ -122,18 +122,71 @@ def quantized_latents(model, images, levels):
 def latent_histograms(model, images, levels=LEVELS, refinement_bits=0):
     """Counts [C, contexts, coded levels] of the latents of `images` quantized to `levels`:
     of the levels, or with refinement bits of the coarse levels, the symbols the codes code."""
+    batches = (quantized_latents(model, images[i : i + 8], levels) for i in range(0, len(images), 8))
+    return level_histograms(batches, CHANNELS, levels, refinement_bits)
+
+
+def level_histograms(batches, channels, levels=LEVELS, refinement_bits=0):
+    """`latent_histograms` of quantized latents given as (levels [N,C,h,w], cell saliency
+    [N,h,w]) batches."""
     coded = coarse_levels(levels, refinement_bits)
     edges = context_edges(coded)
     contexts = len(edges) + 2
-    hist = torch.zeros(CHANNELS, contexts, coded, dtype=torch.long)
-    for i in range(0, len(images), 8):
-        q, sal_cells = quantized_latents(model, images[i : i + 8], levels)
+    hist = torch.zeros(channels, contexts, coded, dtype=torch.long)
+    for q, sal_cells in batches:
         q = coarse(q, refinement_bits)
         ctx = value_contexts(q, sal_cells, edges)
-        for c in range(CHANNELS):
+        for c in range(channels):
             hist[c] += torch.bincount((ctx[:, c] * coded + q[:, c]).flatten(),
                                       minlength=contexts * coded).view(contexts, coded)
     return hist
+
+
+def codec_tables(hist, levels, latent_min, latent_max, saliency_weight, refinement_bits=0, refinement_delay=0):
+    """codec.json (docs/bitstream.md "Model bundle") with Huffman codes for the histograms
+    `hist` [C, contexts, coded levels], and a line on the mean bits per value they give."""
+    channels = hist.shape[0]
+    lengths = [[huffman_lengths(hist[c, k].tolist()) for k in range(hist.shape[1])] for c in range(channels)]
+    total = hist.sum().clamp_min(1).item()
+    bits = sum((hist[c, k] * torch.tensor(lengths[c][k])).sum().item()
+               for c in range(channels) for k in range(hist.shape[1]))
+    flat = hist.sum(1)
+    flat_bits = sum((flat[c] * torch.tensor(huffman_lengths(flat[c].tolist()))).sum().item() for c in range(channels))
+    codec = {
+        "format": "limitnet-codec",
+        "version": 2,
+        "channels": channels,
+        "downsample": 8,
+        "levels": levels,
+        "saliency_grid": SALIENCY_GRID,
+        "saliency_bits": 5,
+        "latent_min": [round(float(v), 6) for v in latent_min],
+        "latent_max": [round(float(v), 6) for v in latent_max],
+        "context_edges": context_edges(coarse_levels(levels, refinement_bits)),
+        "code_lengths": lengths,
+    }
+    if saliency_weight != SALIENCY_WEIGHT:
+        codec["saliency_weight"] = saliency_weight
+    if refinement_bits:
+        codec["version"] = 3
+        codec["refinement_bits"] = refinement_bits
+        codec["refinement_delay"] = refinement_delay
+    summary = (f"mean {bits / total:.3f} bits/value with contexts, {flat_bits / total:.3f} without; "
+               f"P(q=0) per channel {[round(v, 2) for v in (flat[:, 0] / flat.sum(1)).tolist()]}")
+    return codec, summary
+
+
+def table_images(data, count):
+    """Images the code tables are built on, from the training split only: its centre crops
+    plus `count` random crops at 224."""
+    import random
+
+    train = PhotoSet(data, "train")
+    crops = [train.center_crops(224)]
+    rng = random.Random(7)
+    for _ in range(max(1, count // 32)):
+        crops.append(train.sample(32, 224, rng)[0])
+    return torch.cat(crops)
 
 
 def export_onnx(module, args, path, input_names, output_names, dynamic_shapes):
@@ -212,46 +265,13 @@ def main():
         model.saliency_weight = args.saliency_weight
     levels = args.levels or model.levels
 
-    # Code tables from the training split only: centre crops plus random crops at 224.
-    train = PhotoSet(args.data, "train")
-    import random
-
-    crops = [train.center_crops(224)]
-    rng = random.Random(7)
-    for _ in range(max(1, args.table_crops // 32)):
-        crops.append(train.sample(32, 224, rng)[0])
-    images = torch.cat(crops)
+    images = table_images(args.data, args.table_crops)
     hist = latent_histograms(model, images, levels, args.refinement_bits)
-    lengths = [[huffman_lengths(hist[c, k].tolist()) for k in range(hist.shape[1])] for c in range(CHANNELS)]
-    total = hist.sum().clamp_min(1).item()
-    bits = sum((hist[c, k] * torch.tensor(lengths[c][k])).sum().item()
-               for c in range(CHANNELS) for k in range(hist.shape[1]))
-    flat = hist.sum(1)
-    flat_bits = sum((flat[c] * torch.tensor(huffman_lengths(flat[c].tolist()))).sum().item() for c in range(CHANNELS))
-    codec = {
-        "format": "limitnet-codec",
-        "version": 2,
-        "channels": CHANNELS,
-        "downsample": 8,
-        "levels": levels,
-        "saliency_grid": SALIENCY_GRID,
-        "saliency_bits": 5,
-        "latent_min": [0.0] * CHANNELS,
-        "latent_max": [round(float(v), 6) for v in model.latent_max],
-        "context_edges": context_edges(coarse_levels(levels, args.refinement_bits)),
-        "code_lengths": lengths,
-    }
-    if model.saliency_weight != SALIENCY_WEIGHT:
-        codec["saliency_weight"] = model.saliency_weight
-    if args.refinement_bits:
-        codec["version"] = 3
-        codec["refinement_bits"] = args.refinement_bits
-        codec["refinement_delay"] = args.refinement_delay
+    codec, summary = codec_tables(hist, levels, [0.0] * CHANNELS, model.latent_max, model.saliency_weight,
+                                  args.refinement_bits, args.refinement_delay)
     with open(os.path.join(args.out, "codec.json"), "w") as f:
         json.dump(codec, f, indent=1)
-    print(f"exported to {args.out}; tables from {len(images)} training crops; "
-          f"mean {bits / total:.3f} bits/value with contexts, {flat_bits / total:.3f} without; "
-          f"P(q=0) per channel {[round(v, 2) for v in (flat[:, 0] / flat.sum(1)).tolist()]}")
+    print(f"exported to {args.out}; tables from {len(images)} training crops; {summary}")
 
 
 if __name__ == "__main__":

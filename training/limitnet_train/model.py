@@ -254,6 +254,12 @@ def refined_levels(q, prio, counts, refinement_bits, delay, levels=LEVELS):
     """Levels [N,C,h,w] (float) a version 3 receiver reconstructs from the first counts[i] items
     of each frame: the middle of each value's known interval, 0 where nothing arrived
     (docs/bitstream.md "Refinement"; the Rust decoder's `dequantize_between`)."""
+    return refined_items(q, prio, counts, refinement_bits, delay, levels)[0]
+
+
+def refined_items(q, prio, counts, refinement_bits, delay, levels=LEVELS):
+    """`refined_levels` and the mask [N,C,h,w] of the values whose coarse level arrived (a
+    signed layer's values that did not arrive decode to 0, not to level 0's value)."""
     n = q.shape[0]
     stages = refinement_bits + 1
     sent = keep_mask(item_keys(prio, stages, delay), counts)  # [N, stages, V]
@@ -267,7 +273,8 @@ def refined_levels(q, prio, counts, refinement_bits, delay, levels=LEVELS):
         step, up = got > j, qf > mid
         lo = torch.where(step & up, mid + 1, lo)
         hi = torch.where(step & ~up, mid, hi)
-    return torch.where(got > 0, (lo + hi).float() / 2, torch.zeros_like(lo, dtype=torch.float)).view_as(q)
+    refined = torch.where(got > 0, (lo + hi).float() / 2, torch.zeros_like(lo, dtype=torch.float)).view_as(q)
+    return refined, (got > 0).view_as(q)
 
 
 def keep_mask(keys, keep_counts):

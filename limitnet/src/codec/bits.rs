@@ -38,6 +38,12 @@ impl BitWriter {
         }
     }
 
+    /// Bytes complete so far (up to 31 more bits are pending): a byte below this count no
+    /// longer changes.
+    pub fn bytes_written(&self) -> usize {
+        self.bytes.len()
+    }
+
     /// Pads the last byte with 1 bits (docs/bitstream.md: padding never completes a code the
     /// decoder is asked to read, because the value count stops it first) and returns the bytes.
     pub fn finish(mut self) -> Vec<u8> {

@@ -159,6 +159,24 @@ impl FrameEncoder {
         out
     }
 
+    /// [`Self::encode`] cut to its first `max_bytes` bytes, the same bytes as encoding the
+    /// whole frame and truncating it, but coding stops once they are written: a frame cut at 1 KB
+    /// of a 15 KB frame costs what a 1 KB frame costs.
+    pub fn encode_within(
+        &mut self,
+        tables: &CodecTables,
+        params: &StreamParams,
+        saliency: &SaliencyMap,
+        levels: &[u8],
+        count: usize,
+        max_bytes: usize,
+    ) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.encode_limited(tables, params, saliency, levels, count, max_bytes, &mut out);
+        out.truncate(max_bytes);
+        out
+    }
+
     /// [`Self::encode`] into `out` (cleared first), reusing its memory: a sender that keeps
     /// one buffer for its frames allocates nothing per frame once the buffers have grown
     /// (limitnet/tests/sender_memory.rs counts it).
@@ -169,6 +187,22 @@ impl FrameEncoder {
         saliency: &SaliencyMap,
         levels: &[u8],
         count: usize,
+        out: &mut Vec<u8>,
+    ) {
+        self.encode_limited(tables, params, saliency, levels, count, usize::MAX, out);
+    }
+
+    /// [`Self::encode_into`], stopping between runs once `max_bytes` bytes are complete (the
+    /// caller cuts the rest).
+    #[allow(clippy::too_many_arguments)]
+    fn encode_limited(
+        &mut self,
+        tables: &CodecTables,
+        params: &StreamParams,
+        saliency: &SaliencyMap,
+        levels: &[u8],
+        count: usize,
+        max_bytes: usize,
         out: &mut Vec<u8>,
     ) {
         let (h, w) = params.latent_dims();
@@ -197,7 +231,7 @@ impl FrameEncoder {
         // looked up once per run, not once per value.
         let mut left = count;
         for (stage, c, positions) in self.scratch.runs() {
-            if left == 0 {
+            if left == 0 || bits.bytes_written() >= max_bytes {
                 break;
             }
             let positions = &positions[..positions.len().min(left)];
@@ -678,6 +712,54 @@ mod tests {
                     encoder.encode(&tables, &params, &map, &levels, count),
                     encode_frame(&tables, &params, &map, &levels, count),
                     "{width}x{height}, {count} values"
+                );
+            }
+        }
+    }
+
+    /// A frame coded only up to a byte budget is the whole frame cut there, for budgets below,
+    /// at and above the frame's size, in every version 3 bundle's layout.
+    #[test]
+    fn encode_within_is_the_whole_frame_cut() {
+        for codec in [
+            &include_bytes!("../../../models/limitnet-lite/codec.json")[..],
+            &include_bytes!("../../../models/limitnet-layered/codec.json")[..],
+        ] {
+            let tables = CodecTables::from_json(codec).unwrap();
+            let params = StreamParams {
+                width: 224,
+                height: 224,
+                model_id: "test".into(),
+            };
+            let (h, w) = params.latent_dims();
+            let channels = tables.channels();
+            let levels: Vec<u8> = (0..channels * h * w)
+                .map(|j| ((j * 37 / 5) % 64) as u8)
+                .collect();
+            let mut map = SaliencyMap::default();
+            for (cell, s) in map.0.iter_mut().enumerate() {
+                *s = ((cell * 7) % 32) as u8;
+            }
+            let items = tables.items(levels.len());
+            let whole = encode_frame(&tables, &params, &map, &levels, items);
+            let mut encoder = FrameEncoder::default();
+            for max_bytes in [
+                0,
+                1,
+                45,
+                46,
+                300,
+                1024,
+                4099,
+                whole.len() - 1,
+                whole.len(),
+                usize::MAX,
+            ] {
+                let cut = &whole[..whole.len().min(max_bytes)];
+                assert_eq!(
+                    encoder.encode_within(&tables, &params, &map, &levels, items, max_bytes),
+                    cut,
+                    "{channels} channels, {max_bytes} bytes"
                 );
             }
         }

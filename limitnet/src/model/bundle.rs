@@ -28,8 +28,12 @@ macro_rules! embedded_files {
 
 type EmbeddedFiles = (&'static str, &'static [u8], &'static [u8], &'static [u8]);
 
-static EMBEDDED_FILES: [EmbeddedFiles; 3] =
-    embedded_files!("limitnet-lite", "limitnet-fast", "limitnet-paper");
+static EMBEDDED_FILES: [EmbeddedFiles; 4] = embedded_files!(
+    "limitnet-lite",
+    "limitnet-layered",
+    "limitnet-fast",
+    "limitnet-paper"
+);
 
 /// Name of the default bundle (the one used when no `model` is set).
 pub const EMBEDDED_NAME: &str = EMBEDDED_FILES[0].0;
