@@ -39,8 +39,8 @@ import torch.nn.functional as F
 
 from .data import PhotoSet
 from .enhance import Layer2
-from .export import codec_tables, export_onnx, level_histograms, table_images
-from .model import CHANNELS, cell_matrix, pool_saliency, refined_items, value_priorities
+from .export import codec_tables, export_onnx, level_histograms, quantized_latents, table_images
+from .model import CHANNELS, priorities_at, refined_items
 from .resilience import load_bundle
 from .train import log, psnr, save
 
@@ -121,13 +121,11 @@ def cut(bundle, layer2, images, shares):
     the base decoder's alone from the same items, and the bits-per-pixel proxy of the layer."""
     levels = bundle.levels
     with torch.no_grad():
-        latent = bundle.encoder(images)
-        sal_q = pool_saliency(bundle.saliency(latent))
-        base_q = torch.round(torch.clamp(latent / bundle.latent_max.view(1, -1, 1, 1), 0, 1) * (levels - 1)).long()
+        base_q, sal_at = quantized_latents(bundle, images, levels)
     z = layer2.enhancer(images)
     q = torch.cat([base_q, F.pixel_unshuffle(layer_levels(z.detach(), levels), 2)], 1)
     n, c, h, w = q.shape
-    prio = value_priorities(sal_q, h, w, channels=c, saliency_weight=bundle.saliency_weight)
+    prio = priorities_at(sal_at, channels=c, saliency_weight=bundle.saliency_weight)
     stages = bundle.refinement_bits + 1
     counts = torch.tensor([max(1, math.floor(s * stages * c * h * w)) for s in shares])
     lv, got = refined_items(q, prio, counts, bundle.refinement_bits, bundle.refinement_delay, levels)
@@ -256,14 +254,8 @@ def export(args):
     def batches():
         for i in range(0, len(images), 8):
             x = images[i : i + 8]
-            latent = bundle.encoder(x)
-            sal = pool_saliency(bundle.saliency(latent))
-            _, _, lh, lw = latent.shape
-            _, cy = cell_matrix(lh)
-            _, cx = cell_matrix(lw)
-            base_q = torch.round(torch.clamp(latent / bundle.latent_max.view(1, -1, 1, 1), 0, 1) * (levels - 1)).long()
-            q = torch.cat([base_q, F.pixel_unshuffle(layer_levels(layer2.enhancer(x), levels), 2)], 1)
-            yield q, sal[:, cy][:, :, cx]
+            base_q, sal_at = quantized_latents(bundle, x, levels)
+            yield torch.cat([base_q, F.pixel_unshuffle(layer_levels(layer2.enhancer(x), levels), 2)], 1), sal_at
 
     hist = level_histograms(batches(), channels, levels, bundle.refinement_bits)
     codec, summary = codec_tables(
@@ -283,7 +275,7 @@ def main():
     ap.add_argument("--data", default="../data")
     ap.add_argument("--out", default="checkpoints/layered")
     ap.add_argument("--init", help="an enhance.py checkpoint to start from")
-    ap.add_argument("--minutes", type=float, default=60)
+    ap.add_argument("--minutes", type=float, default=65)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--channels", type=int, default=8)
     ap.add_argument("--max-steps", type=int, default=10**9)
