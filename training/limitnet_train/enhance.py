@@ -77,23 +77,33 @@ class Refiner(nn.Module):
         return (base + F.pixel_shuffle(self.tail(x), 4)).clamp(0, 1)
 
 
+# A fixed range for every layer-2 channel: the network scales its latent to the step (a
+# tracked range made the rate proxy scale-free, and the first run's layer shrank to nothing).
+RANGE = 4.0
+
+
+def layer_levels(z, levels=LEVELS):
+    """Levels 0..levels-1 of layer-2 values over [-RANGE, RANGE], as the Rust quantizer makes
+    them (codec.json latent_min -RANGE, latent_max RANGE)."""
+    step = 2 * RANGE / (levels - 1)
+    return torch.round((torch.clamp(z, -RANGE, RANGE) + RANGE) / step).long()
+
+
 class Layer2(nn.Module):
     def __init__(self, channels):
         super().__init__()
         self.channels = channels
         self.enhancer = Enhancer(channels)
         self.refiner = Refiner(channels)
-        # A fixed range: the network scales its latent to the step (a tracked range made the
-        # rate proxy scale-free, and the first run's layer shrank to nothing).
-        self.register_buffer("latent_max", torch.full((channels,), 4.0))
+        # RANGE, kept as a buffer because every checkpoint's state holds it.
+        self.register_buffer("latent_max", torch.full((channels,), RANGE))
 
     def levels(self, latent):
         """Distance from zero in quantization steps (for the rate proxy), levels 0..63 of the
-        range [-max, max], and the straight-through dequantized values."""
-        m = self.latent_max.view(1, -1, 1, 1)
-        step = 2 * m / (LEVELS - 1)
-        q = torch.round((torch.clamp(latent, -m, m) + m) / step)
-        deq = latent + (q * step - m - latent).detach()
+        range [-RANGE, RANGE], and the straight-through dequantized values."""
+        step = 2 * RANGE / (LEVELS - 1)
+        q = layer_levels(latent)
+        deq = latent + (q * step - RANGE - latent).detach()
         return latent.abs() / step, q, deq
 
 

@@ -38,20 +38,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .data import PhotoSet
-from .enhance import Layer2
+from .enhance import RANGE, Layer2, layer_levels
 from .export import codec_tables, export_onnx, level_histograms, quantized_latents, table_images
 from .model import CHANNELS, priorities_at, refined_items
 from .resilience import load_bundle
 from .train import log, psnr, save
-
-RANGE = 4.0
-
-
-def layer_levels(z, levels):
-    """Levels of layer-2 values over [-RANGE, RANGE], as the Rust quantizer makes them."""
-    step = 2 * RANGE / (levels - 1)
-    return torch.round((torch.clamp(z, -RANGE, RANGE) + RANGE) / step).long()
-
 
 class LayeredEncoder(nn.Module):
     def __init__(self, bundle, enhancer):

@@ -154,9 +154,7 @@ impl FrameEncoder {
         levels: &[u8],
         count: usize,
     ) -> Vec<u8> {
-        let mut out = Vec::with_capacity(2 + 5 + saliency::ENCODED_BYTES + count);
-        self.encode_into(tables, params, saliency, levels, count, &mut out);
-        out
+        self.encode_within(tables, params, saliency, levels, count, usize::MAX)
     }
 
     /// [`Self::encode`] cut to its first `max_bytes` bytes, the same bytes as encoding the
