@@ -82,11 +82,20 @@ class Refiner(nn.Module):
 RANGE = 4.0
 
 
-def layer_levels(z, levels=LEVELS):
-    """Levels 0..levels-1 of layer-2 values over [-RANGE, RANGE], as the Rust quantizer makes
-    them (codec.json latent_min -RANGE, latent_max RANGE)."""
-    step = 2 * RANGE / (levels - 1)
-    return torch.round((torch.clamp(z, -RANGE, RANGE) + RANGE) / step).long()
+def layer_grid(levels=LEVELS, zero_level=False):
+    """(lowest value, step) of the layer-2 quantizer: `levels` levels over [-RANGE, RANGE], or
+    with `zero_level` steps of 2 RANGE / levels from -RANGE, so that level levels / 2 is exactly
+    0 (a value the rate term pushed to zero then costs no sign) and the top is RANGE - step."""
+    if zero_level:
+        return -RANGE, 2 * RANGE / levels
+    return -RANGE, 2 * RANGE / (levels - 1)
+
+
+def layer_levels(z, levels=LEVELS, zero_level=False):
+    """Levels 0..levels-1 of layer-2 values on `layer_grid`, as the Rust quantizer makes them
+    (codec.json latent_min, and latent_max = latent_min + (levels - 1) step)."""
+    lo, step = layer_grid(levels, zero_level)
+    return torch.round((torch.clamp(z, lo, lo + (levels - 1) * step) - lo) / step).long()
 
 
 class Layer2(nn.Module):

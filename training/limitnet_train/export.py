@@ -23,7 +23,7 @@ import shutil
 import torch
 
 from .data import PhotoSet
-from .model import CHANNELS, LEVELS, SALIENCY_GRID, SALIENCY_WEIGHT, LimitNet, cell_matrix, coarse, pool_saliency
+from .model import CHANNELS, LEVELS, SALIENCY_GRID, SALIENCY_WEIGHT, LimitNet, cell_matrix, coarse, coarse_interval, pool_saliency
 
 MAX_CODE_LENGTH = 15
 
@@ -65,6 +65,9 @@ def huffman_lengths(counts):
 # Contexts of the version 2 tables (docs/bitstream.md "Values"): a value's code depends on its
 # left and upper neighbours in the same channel, where those were sent before it.
 CONTEXT_EDGES = [1, 3, 8, 16, 32]
+
+# Version 4's range coder: frequency tables add up to 2**PROB_BITS (docs/bitstream.md "Range coding").
+PROB_BITS = 15
 
 
 def context_edges(levels):
@@ -119,21 +122,58 @@ def quantized_latents(model, images, levels):
 
 
 @torch.no_grad()
-def latent_histograms(model, images, levels=LEVELS, refinement_bits=0):
+def latent_histograms(model, images, levels=LEVELS, refinement_bits=0, bit_counts=None):
     """Counts [C, contexts, coded levels] of the latents of `images` quantized to `levels`:
-    of the levels, or with refinement bits of the coarse levels, the symbols the codes code."""
+    of the levels, or with refinement bits of the coarse levels, the symbols the codes code
+    (and the refinement bits into `bit_counts`, see `level_histograms`)."""
     batches = (quantized_latents(model, images[i : i + 8], levels) for i in range(0, len(images), 8))
-    return level_histograms(batches, CHANNELS, levels, refinement_bits)
+    return level_histograms(batches, CHANNELS, levels, refinement_bits, bit_counts)
 
 
-def level_histograms(batches, channels, levels=LEVELS, refinement_bits=0):
+def new_bit_counts(channels, levels, refinement_bits):
+    """An empty `bit_counts` for `level_histograms`."""
+    return torch.zeros(channels, coarse_levels(levels, refinement_bits), (1 << refinement_bits) - 1, 2,
+                       dtype=torch.long)
+
+
+def refinement_counts(q, levels, refinement_bits, counts):
+    """Adds to `counts` [C, coarse levels, 2^r - 1 nodes, 2] the refinement bits of levels q
+    [N,C,h,w] by channel, coarse level and node of the coarse level's tree (docs/bitstream.md
+    "Range coding"; `Refinement::node` on the Rust side): the version 4 bit probabilities."""
+    r = refinement_bits
+    c = coarse(q, r)
+    lo, hi = coarse_interval(c, r, levels)
+    first = lo
+    chan = torch.arange(q.shape[1]).view(1, -1, 1, 1).expand_as(q)
+    for stage in range(1, r + 1):
+        open_ = lo < hi
+        mid = lo + (hi - lo) // 2
+        bit = (q > mid).long()
+        node = (1 << (stage - 1)) - 1 + ((lo - first) >> (r - stage + 1))
+        counts.index_put_((chan[open_], c[open_], node[open_], bit[open_]),
+                          torch.ones(int(open_.sum()), dtype=counts.dtype), accumulate=True)
+        lo = torch.where(open_ & (bit == 1), mid + 1, lo)
+        hi = torch.where(open_ & (bit == 0), mid, hi)
+
+
+def refinement_zeros(counts, total=1 << PROB_BITS):
+    """Version 4's `refinement_zeros` from `refinement_counts`: the frequency (1..total-1) of a
+    0 bit at each node, from counts + 0.5."""
+    zeros = ((counts[..., 0].double() + 0.5) / (counts.sum(-1).double() + 1) * total).round()
+    return zeros.clamp(1, total - 1).long().tolist()
+
+
+def level_histograms(batches, channels, levels=LEVELS, refinement_bits=0, bit_counts=None):
     """`latent_histograms` of quantized latents given as (levels [N,C,h,w], cell saliency
-    [N,h,w]) batches."""
+    [N,h,w]) batches; with `bit_counts` [C, coarse levels, 2^r - 1, 2], their refinement bits
+    are counted into it too."""
     coded = coarse_levels(levels, refinement_bits)
     edges = context_edges(coded)
     contexts = len(edges) + 2
     hist = torch.zeros(channels, contexts, coded, dtype=torch.long)
     for q, sal_cells in batches:
+        if bit_counts is not None:
+            refinement_counts(q, levels, refinement_bits, bit_counts)
         q = coarse(q, refinement_bits)
         ctx = value_contexts(q, sal_cells, edges)
         for c in range(channels):
@@ -142,9 +182,23 @@ def level_histograms(batches, channels, levels=LEVELS, refinement_bits=0):
     return hist
 
 
-def codec_tables(hist, levels, latent_min, latent_max, saliency_weight, refinement_bits=0, refinement_delay=0):
+def range_frequencies(counts, total=1 << PROB_BITS):
+    """Frequencies (each >= 1, adding up to `total`) of the version 4 range coder for `counts`:
+    proportional to count + 0.5, so a level never seen in the training crops stays codable."""
+    smoothed = [c + 0.5 for c in counts]
+    scale = total / sum(smoothed)
+    freqs = [max(1, int(c * scale)) for c in smoothed]
+    top = max(range(len(freqs)), key=lambda i: (freqs[i], -i))
+    freqs[top] += total - sum(freqs)
+    assert freqs[top] >= 1 and sum(freqs) == total
+    return freqs
+
+
+def codec_tables(hist, levels, latent_min, latent_max, saliency_weight, refinement_bits=0, refinement_delay=0,
+                 bit_counts=None):
     """codec.json (docs/bitstream.md "Model bundle") with Huffman codes for the histograms
-    `hist` [C, contexts, coded levels], and a line on the mean bits per value they give."""
+    `hist` [C, contexts, coded levels] (and given the refinement `bit_counts`, version 4 with
+    the range coder's tables), and a line on the mean bits per value they give."""
     channels = hist.shape[0]
     lengths = [[huffman_lengths(hist[c, k].tolist()) for k in range(hist.shape[1])] for c in range(channels)]
     total = hist.sum().clamp_min(1).item()
@@ -171,7 +225,21 @@ def codec_tables(hist, levels, latent_min, latent_max, saliency_weight, refineme
         codec["version"] = 3
         codec["refinement_bits"] = refinement_bits
         codec["refinement_delay"] = refinement_delay
-    summary = (f"mean {bits / total:.3f} bits/value with contexts, {flat_bits / total:.3f} without; "
+    summary = ""
+    if bit_counts is not None:
+        assert refinement_bits, "version 4 tables code coarse levels: give refinement bits"
+        codec["version"] = 4
+        codec["frequencies"] = [[range_frequencies(hist[c, k].tolist()) for k in range(hist.shape[1])]
+                                for c in range(channels)]
+        ideal = sum((hist[c, k] * (PROB_BITS - torch.log2(torch.tensor(codec["frequencies"][c][k],
+                                                                       dtype=torch.float64)))).sum().item()
+                    for c in range(channels) for k in range(hist.shape[1]))
+        codec["refinement_zeros"] = refinement_zeros(bit_counts)
+        zero = torch.tensor(codec["refinement_zeros"], dtype=torch.float64) / (1 << PROB_BITS)
+        bit_bits = -(bit_counts[..., 0] * torch.log2(zero) + bit_counts[..., 1] * torch.log2(1 - zero)).sum().item()
+        summary = (f"range coded {ideal / total:.3f} bits/value + {bit_bits / total:.3f} in refinement bits "
+                   f"({bit_counts.sum().item() / total:.3f} raw); ")
+    summary += (f"mean {bits / total:.3f} bits/value with contexts, {flat_bits / total:.3f} without; "
                f"P(q=0) per channel {[round(v, 2) for v in (flat[:, 0] / flat.sum(1)).tolist()]}")
     return codec, summary
 
@@ -239,6 +307,9 @@ def main():
     ap.add_argument("--refinement-delay", type=int, default=31,
                     help="version 3: priority units (31 per channel) each refinement stage comes after the last "
                          "(limitnet-lite: 31)")
+    ap.add_argument("--range-coded", action="store_true",
+                    help="version 4 tables: frames range coded with frequencies from the same histograms "
+                         "(needs --refinement-bits)")
     ap.add_argument("--data", default="data")
     ap.add_argument("--out", required=True)
     ap.add_argument("--name", default=None)
@@ -266,9 +337,10 @@ def main():
     levels = args.levels or model.levels
 
     images = table_images(args.data, args.table_crops)
-    hist = latent_histograms(model, images, levels, args.refinement_bits)
+    bit_counts = new_bit_counts(CHANNELS, levels, args.refinement_bits) if args.range_coded else None
+    hist = latent_histograms(model, images, levels, args.refinement_bits, bit_counts)
     codec, summary = codec_tables(hist, levels, [0.0] * CHANNELS, model.latent_max, model.saliency_weight,
-                                  args.refinement_bits, args.refinement_delay)
+                                  args.refinement_bits, args.refinement_delay, bit_counts)
     with open(os.path.join(args.out, "codec.json"), "w") as f:
         json.dump(codec, f, indent=1)
     print(f"exported to {args.out}; tables from {len(images)} training crops; {summary}")

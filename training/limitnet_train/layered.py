@@ -38,8 +38,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .data import PhotoSet
-from .enhance import RANGE, Layer2, layer_levels
-from .export import codec_tables, export_onnx, level_histograms, quantized_latents, table_images
+from .enhance import Layer2, layer_grid, layer_levels
+from .export import codec_tables, export_onnx, level_histograms, new_bit_counts, quantized_latents, table_images
 from .model import CHANNELS, priorities_at, refined_items
 from .resilience import load_bundle
 from .train import log, psnr, save
@@ -107,14 +107,36 @@ class LayeredDecoder(nn.Module):
         return self.refiner(base, F.pixel_shuffle(latent[:, CHANNELS:], 2))
 
 
-def cut(bundle, layer2, images, shares):
+class LaplaceRate(nn.Module):
+    """The rate term's prior (`--rate-model laplace`): each layer-2 channel a zero-mean Laplace
+    of learned scale, integrated over a quantization step around the value plus uniform noise
+    (the usual differentiable stand-in for rounding): -log2 of that is the value's bits. The
+    range coder's tables (version 4) are then made from the trained layer's real histograms."""
+
+    def __init__(self, channels):
+        super().__init__()
+        self.log_scale = nn.Parameter(torch.zeros(channels))
+
+    def bits(self, z, step):
+        b = self.log_scale.exp().view(1, -1, 1, 1)
+        noisy = z + (torch.rand_like(z) - 0.5) * step
+
+        def cdf(x):
+            return 0.5 + 0.5 * torch.sign(x) * (1 - torch.exp(-x.abs() / b))
+
+        return -torch.log2((cdf(noisy + step / 2) - cdf(noisy - step / 2)).clamp_min(1e-9))
+
+
+def cut(bundle, layer2, images, shares, zero_level=False, rate=None):
     """Reconstructions from the first shares[i] of each frame's items of the combined latent,
-    the base decoder's alone from the same items, and the bits-per-pixel proxy of the layer."""
+    the base decoder's alone from the same items, and the layer's bits per pixel: `rate`'s
+    estimate (a `LaplaceRate`), or without one the first run's proxy, log2(1 + |z| / step) + 1
+    per value sent."""
     levels = bundle.levels
     with torch.no_grad():
         base_q, sal_at = quantized_latents(bundle, images, levels)
     z = layer2.enhancer(images)
-    q = torch.cat([base_q, F.pixel_unshuffle(layer_levels(z.detach(), levels), 2)], 1)
+    q = torch.cat([base_q, F.pixel_unshuffle(layer_levels(z.detach(), levels, zero_level), 2)], 1)
     n, c, h, w = q.shape
     prio = priorities_at(sal_at, channels=c, saliency_weight=bundle.saliency_weight)
     stages = bundle.refinement_bits + 1
@@ -122,13 +144,13 @@ def cut(bundle, layer2, images, shares):
     lv, got = refined_items(q, prio, counts, bundle.refinement_bits, bundle.refinement_delay, levels)
     with torch.no_grad():
         base = bundle.decoder(lv[:, :CHANNELS] * bundle.latent_max.view(1, -1, 1, 1) / (levels - 1))
-    step = 2 * RANGE / (levels - 1)
+    lowest, step = layer_grid(levels, zero_level)
     got2 = F.pixel_shuffle(got[:, CHANNELS:].float(), 2) > 0
-    deq = F.pixel_shuffle(lv[:, CHANNELS:] * step - RANGE, 2)
+    deq = F.pixel_shuffle(lv[:, CHANNELS:] * step + lowest, 2)
     # Straight through: the refiner sees what the receiver has, the enhancer gets its gradient.
     layer = torch.where(got2, z + (deq - z).detach(), torch.zeros_like(z))
     rec = layer2.refiner(base, layer)
-    bits = (torch.log2(1 + z.abs() / step) + 1) * got2
+    bits = (rate.bits(z, step) if rate is not None else torch.log2(1 + z.abs() / step) + 1) * got2
     bpp = bits.flatten(1).sum(1) / (images.shape[2] * images.shape[3])
     return rec, base, bpp
 
@@ -147,19 +169,22 @@ EVAL_SHARES = [0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0]
 
 
 @torch.no_grad()
-def evaluate(bundle, layer2, val, fh):
+def evaluate(bundle, layer2, val, fh, zero_level=False, rate=None):
     layer2.eval()
-    rec_p, base_p = [], []
+    rec_p, base_p, bpps = [], [], []
     for s in EVAL_SHARES:
-        recs, bases = [], []
+        recs, bases, bpp = [], [], []
         for i in range(0, len(val), 15):
-            rec, base, _ = cut(bundle, layer2, val[i : i + 15], [s] * len(val[i : i + 15]))
+            rec, base, b = cut(bundle, layer2, val[i : i + 15], [s] * len(val[i : i + 15]), zero_level, rate)
             recs.append(rec)
             bases.append(base)
+            bpp.append(b)
         rec_p.append(psnr(torch.cat(recs), val))
         base_p.append(psnr(torch.cat(bases), val))
+        bpps.append(torch.cat(bpp).mean().item())
     layer2.train()
     log(fh, "val PSNR (dB) by share of items: " + ", ".join(f"{s:.0%} {r:.2f} (base {b:.2f})" for s, r, b in zip(EVAL_SHARES, rec_p, base_p)))
+    log(fh, f"val layer bpp (estimate) at the whole frame {bpps[-1]:.3f}, half {bpps[EVAL_SHARES.index(0.5)]:.3f}")
 
 
 def train(args):
@@ -170,33 +195,50 @@ def train(args):
     photos = PhotoSet(args.data, "train")
     val = PhotoSet(args.data, "val").center_crops(224)
     layer2 = Layer2(args.channels)
+    rate = LaplaceRate(args.channels) if args.rate_model == "laplace" else None
     params = list(layer2.enhancer.parameters()) + list(layer2.refiner.parameters())
+    if rate is not None:
+        params += list(rate.parameters())
     opt = torch.optim.Adam(params, lr=args.lr)
     os.makedirs(args.out, exist_ok=True)
     ckpt = os.path.join(args.out, "ckpt.pt")
     step, seconds = 0, 0.0
+    ramp_from = 1000
     fh = open(os.path.join(args.out, "train.log"), "a")
     if os.path.exists(ckpt):
         state = torch.load(ckpt)
         layer2.load_state_dict(state["layer2"])
         opt.load_state_dict(state["opt"])
         step, seconds = state["step"], state["seconds"]
+        if rate is not None:
+            rate.load_state_dict(state["rate"])
+        ramp_from = state.get("ramp_from", ramp_from)
+        args.zero_level = state.get("zero_level", False)
     elif args.init:
         layer2.load_state_dict(torch.load(args.init)["layer2"])
+        # The layer carries something already: the rate term ramps in from the start.
+        ramp_from = 0
         log(fh, f"warm start from {args.init}")
-    log(fh, f"start step {step} ({seconds / 60:.1f} min done) channels {args.channels} rate_weight {args.rate_weight}")
+    log(fh, f"start step {step} ({seconds / 60:.1f} min done) channels {args.channels} rate_weight {args.rate_weight} "
+            f"rate_model {args.rate_model} zero_level {args.zero_level}")
+
+    def snapshot():
+        return {"layer2": layer2.state_dict(), "opt": opt.state_dict(), "step": step, "seconds": time.time() - t0,
+                "rate": rate.state_dict() if rate is not None else None, "ramp_from": ramp_from,
+                "zero_level": args.zero_level}
+
     base_share = CHANNELS / (CHANNELS + 4 * args.channels)
     rng = random.Random(step + 1)
     t0, last_save = time.time() - seconds, time.time()
     if step == 0 and args.eval_every <= args.max_steps:
-        evaluate(bundle, layer2, val, fh)
+        evaluate(bundle, layer2, val, fh, args.zero_level, rate)
     psnrs, bpps = [], []
     while time.time() - t0 < args.minutes * 60 and step < args.max_steps:
         images, _ = photos.sample(args.batch, 224, rng)
-        rec, _, bpp = cut(bundle, layer2, images, sample_shares(args.batch, rng, base_share))
+        rec, _, bpp = cut(bundle, layer2, images, sample_shares(args.batch, rng, base_share), args.zero_level, rate)
         # No rate term until the layer carries something (enhance.py: from the first step it
         # pushes the layer to zero before the reconstruction can use it).
-        rate_weight = args.rate_weight * min(1.0, max(0.0, (step - 1000) / 1000))
+        rate_weight = args.rate_weight * min(1.0, max(0.0, (step - ramp_from) / 1000))
         loss = 1000 * F.mse_loss(rec, images) + rate_weight * bpp.mean()
         opt.zero_grad()
         loss.backward()
@@ -205,16 +247,16 @@ def train(args):
         psnrs.append(psnr(rec.detach(), images))
         bpps.append(bpp.mean().item())
         if step % 25 == 0:
-            log(fh, f"step {step} psnr {sum(psnrs) / len(psnrs):.2f} proxy-bpp {sum(bpps) / len(bpps):.3f}")
+            log(fh, f"step {step} psnr {sum(psnrs) / len(psnrs):.2f} layer-bpp {sum(bpps) / len(bpps):.3f}")
             psnrs, bpps = [], []
         if step % args.eval_every == 0:
-            evaluate(bundle, layer2, val, fh)
+            evaluate(bundle, layer2, val, fh, args.zero_level, rate)
         if time.time() - last_save > 180:
-            save(ckpt, {"layer2": layer2.state_dict(), "opt": opt.state_dict(), "step": step, "seconds": time.time() - t0})
+            save(ckpt, snapshot())
             last_save = time.time()
-    save(ckpt, {"layer2": layer2.state_dict(), "opt": opt.state_dict(), "step": step, "seconds": time.time() - t0})
+    save(ckpt, snapshot())
     if args.eval_every <= args.max_steps:
-        evaluate(bundle, layer2, val, fh)
+        evaluate(bundle, layer2, val, fh, args.zero_level, rate)
     log(fh, f"done at step {step}")
 
 
@@ -224,8 +266,10 @@ def export(args):
     bundle = load_bundle(args.bundle).eval()
     with open(os.path.join(args.bundle, "codec.json")) as f:
         base_codec = json.load(f)
+    state = torch.load(os.path.join(args.out, "ckpt.pt"))
+    zero_level = state.get("zero_level", False)
     layer2 = Layer2(args.channels)
-    layer2.load_state_dict(torch.load(os.path.join(args.out, "ckpt.pt"))["layer2"])
+    layer2.load_state_dict(state["layer2"])
     layer2.eval()
     out = args.export
     os.makedirs(out, exist_ok=True)
@@ -246,14 +290,16 @@ def export(args):
         for i in range(0, len(images), 8):
             x = images[i : i + 8]
             base_q, sal_at = quantized_latents(bundle, x, levels)
-            yield torch.cat([base_q, F.pixel_unshuffle(layer_levels(layer2.enhancer(x), levels), 2)], 1), sal_at
+            yield torch.cat([base_q, F.pixel_unshuffle(layer_levels(layer2.enhancer(x), levels, zero_level), 2)], 1), sal_at
 
-    hist = level_histograms(batches(), channels, levels, bundle.refinement_bits)
+    lowest, step = layer_grid(levels, zero_level)
+    bit_counts = new_bit_counts(channels, levels, bundle.refinement_bits) if args.range_coded else None
+    hist = level_histograms(batches(), channels, levels, bundle.refinement_bits, bit_counts)
     codec, summary = codec_tables(
         hist, levels,
-        [0.0] * CHANNELS + [-RANGE] * (channels - CHANNELS),
-        bundle.latent_max.tolist() + [RANGE] * (channels - CHANNELS),
-        bundle.saliency_weight, bundle.refinement_bits, bundle.refinement_delay)
+        [0.0] * CHANNELS + [lowest] * (channels - CHANNELS),
+        bundle.latent_max.tolist() + [lowest + (levels - 1) * step] * (channels - CHANNELS),
+        bundle.saliency_weight, bundle.refinement_bits, bundle.refinement_delay, bit_counts)
     assert codec["context_edges"] == base_codec["context_edges"]
     with open(os.path.join(out, "codec.json"), "w") as f:
         json.dump(codec, f, indent=1)
@@ -272,10 +318,15 @@ def main():
     ap.add_argument("--max-steps", type=int, default=10**9)
     ap.add_argument("--lr", type=float, default=3e-4)
     ap.add_argument("--rate-weight", type=float, default=0.05)
+    ap.add_argument("--rate-model", choices=["proxy", "laplace"], default="proxy",
+                    help="the rate term: the first run's bits proxy, or a learned Laplace prior per channel")
+    ap.add_argument("--zero-level", action="store_true",
+                    help="a layer quantizer with a level at exactly 0 (enhance.layer_grid); kept in the checkpoint")
     ap.add_argument("--eval-every", type=int, default=500)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--export", metavar="DIR", help="write the layered bundle to DIR instead of training")
     ap.add_argument("--table-crops", type=int, default=400)
+    ap.add_argument("--range-coded", action="store_true", help="--export: version 4 tables (range coded frames)")
     args = ap.parse_args()
     export(args) if args.export else train(args)
 

@@ -14,6 +14,7 @@ use super::bits::{BitReader, BitWriter};
 use super::order::{
     ChannelOf, LEFT_BEFORE, OrderScratch, UP_BEFORE, neighbours_sent_before, priority_order,
 };
+use super::range::{PrefixDecoder, RangeEncoder};
 use super::refine::Interval;
 use super::saliency::{self, SaliencyMap};
 use super::tables::{CodecTables, DOWNSAMPLE};
@@ -219,46 +220,145 @@ impl FrameEncoder {
         let values = count.div_ceil(tables.refinement().stages());
         buffer.reserve(2 + 5 + saliency::ENCODED_BYTES + values + (count - values) / 8 + 1);
         let mut bits = write_frame_header(tables, params, saliency, count, buffer);
-        let plane = h * w;
         self.scratch.fill_neighbours(saliency, h, w);
         self.scratch
             .fill_runs(saliency, tables.priority_rule(), h, w);
+        if tables.range_coded() {
+            // The header ends on a byte boundary (the saliency map is 40 bytes).
+            let mut coder = RangeEncoder::new(bits.finish());
+            self.code_runs(tables, levels, w, count, max_bytes, &mut coder);
+            *out = coder.finish();
+        } else {
+            self.code_runs(tables, levels, w, count, max_bytes, &mut bits);
+            *out = bits.finish();
+        }
+    }
+
+    /// Codes the first `count` items of the runs [`OrderScratch::fill_runs`] made with `sink`,
+    /// stopping between runs once `max_bytes` bytes are complete.
+    fn code_runs(
+        &self,
+        tables: &CodecTables,
+        levels: &[u8],
+        w: usize,
+        count: usize,
+        max_bytes: usize,
+        sink: &mut impl ItemSink,
+    ) {
+        let plane = levels.len() / tables.channels();
         let before = &self.scratch.neighbours;
         let refinement = tables.refinement();
         // Run by run (one stage of one channel each): the channel's levels and codes are
         // looked up once per run, not once per value.
         let mut left = count;
         for (stage, c, positions) in self.scratch.runs() {
-            if left == 0 || bits.bytes_written() >= max_bytes {
+            if left == 0 || sink.bytes_written() >= max_bytes {
                 break;
             }
             let positions = &positions[..positions.len().min(left)];
             left -= positions.len();
+            let levels = &levels[c * plane..][..plane];
             if stage == 0 {
                 // The codes code coarse levels (the levels themselves before version 3),
                 // mapped here rather than into a buffer: a sender's heap is tight.
-                let levels = &levels[c * plane..][..plane];
                 let coded_at = |i: usize| refinement.coarse(levels[i]);
-                let codes = tables.channel_codes(c);
-                for &p in positions {
-                    let p = p as usize;
-                    let context = context_of(tables, before, coded_at, p, w);
-                    let (code, len) = codes[context].code(coded_at(p));
-                    bits.write(code, u32::from(len));
-                }
+                sink.code_levels(tables, c, positions, |p| {
+                    (context_of(tables, before, coded_at, p, w), coded_at(p))
+                });
             } else {
                 // A refinement bit, where the interval known so far has more than one level.
-                let levels = &levels[c * plane..][..plane];
                 for &p in positions {
                     let q = levels[p as usize];
                     let interval = refinement.interval_before(q, stage);
                     if !interval.is_exact() {
-                        bits.write(interval.bit_of(q), 1);
+                        sink.code_bit(tables, c, interval, stage, interval.bit_of(q) == 1);
                     }
                 }
             }
         }
-        *out = bits.finish();
+    }
+}
+
+/// Where a frame's items go: Huffman codes into bits (versions 1 to 3) or the range coder
+/// (version 4).
+trait ItemSink {
+    fn bytes_written(&self) -> usize;
+    /// Codes the (context, coded level) `item(p)` of each position `p` of channel `c`.
+    fn code_levels(
+        &mut self,
+        tables: &CodecTables,
+        c: usize,
+        positions: &[u32],
+        item: impl Fn(usize) -> (usize, u8),
+    );
+    /// Codes the refinement bit of channel `c` that narrows `interval` at `stage`.
+    fn code_bit(
+        &mut self,
+        tables: &CodecTables,
+        c: usize,
+        interval: Interval,
+        stage: usize,
+        bit: bool,
+    );
+}
+
+impl ItemSink for BitWriter {
+    fn bytes_written(&self) -> usize {
+        BitWriter::bytes_written(self)
+    }
+
+    #[inline]
+    fn code_levels(
+        &mut self,
+        tables: &CodecTables,
+        c: usize,
+        positions: &[u32],
+        item: impl Fn(usize) -> (usize, u8),
+    ) {
+        let codes = tables.channel_codes(c);
+        for &p in positions {
+            let (context, level) = item(p as usize);
+            let (code, len) = codes[context].code(level);
+            self.write(code, u32::from(len));
+        }
+    }
+
+    #[inline]
+    fn code_bit(&mut self, _: &CodecTables, _: usize, _: Interval, _: usize, bit: bool) {
+        self.write(u32::from(bit), 1);
+    }
+}
+
+impl ItemSink for RangeEncoder {
+    fn bytes_written(&self) -> usize {
+        RangeEncoder::bytes_written(self)
+    }
+
+    #[inline]
+    fn code_levels(
+        &mut self,
+        tables: &CodecTables,
+        c: usize,
+        positions: &[u32],
+        item: impl Fn(usize) -> (usize, u8),
+    ) {
+        let frequencies = tables.channel_frequencies(c);
+        for &p in positions {
+            let (context, level) = item(p as usize);
+            self.encode(&frequencies[context], usize::from(level));
+        }
+    }
+
+    #[inline]
+    fn code_bit(
+        &mut self,
+        tables: &CodecTables,
+        c: usize,
+        interval: Interval,
+        stage: usize,
+        bit: bool,
+    ) {
+        self.encode_bit(tables.refinement_zero(c, interval, stage), bit);
     }
 }
 
@@ -442,26 +542,59 @@ pub fn decode_frame(
     frame.saliency = Some(saliency);
     let wanted = frame.declared.min(max_values);
     let order = priority_order(&saliency, tables.priority_rule(), h, w);
+    frame.status = FrameStatus::Complete;
+    if tables.range_coded() {
+        let payload = &data[2 + header_len + saliency::ENCODED_BYTES..];
+        decode_items(
+            tables,
+            &mut frame,
+            &order[..wanted],
+            total,
+            h,
+            w,
+            PrefixDecoder::new(payload),
+        );
+    } else {
+        decode_items(tables, &mut frame, &order[..wanted], total, h, w, bits);
+    }
+    frame.order = order;
+    frame.order.truncate(frame.levels.len());
+    Ok(frame)
+}
+
+/// Decodes the items of `order` from `source` into `frame` (its levels, and its status when
+/// the data ends first).
+fn decode_items(
+    tables: &CodecTables,
+    frame: &mut DecodedFrame,
+    order: &[u32],
+    total: usize,
+    h: usize,
+    w: usize,
+    mut source: impl ItemSource,
+) {
+    let Some(saliency) = frame.saliency else {
+        return;
+    };
     let plane = h * w;
     let channel_of = ChannelOf::new(plane);
     let before = neighbours_sent_before(&saliency, h, w);
     let refinement = tables.refinement();
-    // The coded (coarse, in version 3) levels by index, for the contexts.
+    // The coded (coarse, from version 3 on) levels by index, for the contexts.
     let mut levels_by_index = vec![0u8; total];
-    // Version 3: the interval each value is known to so far.
+    // From version 3: the interval each value is known to so far.
     let mut intervals =
         vec![Interval { lo: 0, hi: 0 }; if refinement.bits() > 0 { total } else { 0 }];
-    frame.levels.reserve(wanted);
-    frame.status = FrameStatus::Complete;
-    for &item in &order[..wanted] {
+    frame.levels.reserve(order.len());
+    for &item in order {
         if item as usize >= total {
             // A refinement bit: one bit unless the value's level is already known exactly.
-            let index = item as usize % total;
+            let (stage, index) = (item as usize / total, item as usize % total);
             let interval = intervals[index];
             let bit = if interval.is_exact() {
                 0
             } else {
-                match bits.read_bit() {
+                match source.read_bit(tables, channel_of.of(index as u32), interval, stage) {
                     Some(bit) => bit,
                     None => {
                         frame.status = FrameStatus::Truncated;
@@ -480,7 +613,7 @@ pub fn decode_frame(
             index as usize - c * plane,
         );
         let context = context_of(tables, &before, |i| plane_levels[i], p, w);
-        match tables.code(c, context).decode(&mut bits) {
+        match source.read_level(tables, c, context) {
             Some(level) => {
                 plane_levels[p] = level;
                 frame.levels.push(level);
@@ -494,9 +627,52 @@ pub fn decode_frame(
             }
         }
     }
-    frame.order = order;
-    frame.order.truncate(frame.levels.len());
-    Ok(frame)
+}
+
+/// Where a frame's items come from: Huffman codes (versions 1 to 3) or the range coder
+/// (version 4). `None`: the data does not hold the item.
+trait ItemSource {
+    fn read_level(&mut self, tables: &CodecTables, c: usize, context: usize) -> Option<u8>;
+    /// The refinement bit of channel `c` that narrows `interval` at `stage`.
+    fn read_bit(
+        &mut self,
+        tables: &CodecTables,
+        c: usize,
+        interval: Interval,
+        stage: usize,
+    ) -> Option<u32>;
+}
+
+impl ItemSource for BitReader<'_> {
+    #[inline]
+    fn read_level(&mut self, tables: &CodecTables, c: usize, context: usize) -> Option<u8> {
+        tables.code(c, context).decode(self)
+    }
+
+    #[inline]
+    fn read_bit(&mut self, _: &CodecTables, _: usize, _: Interval, _: usize) -> Option<u32> {
+        BitReader::read_bit(self)
+    }
+}
+
+impl ItemSource for PrefixDecoder<'_> {
+    #[inline]
+    fn read_level(&mut self, tables: &CodecTables, c: usize, context: usize) -> Option<u8> {
+        self.symbol(&tables.channel_frequencies(c)[context])
+            .map(|s| s as u8)
+    }
+
+    #[inline]
+    fn read_bit(
+        &mut self,
+        tables: &CodecTables,
+        c: usize,
+        interval: Interval,
+        stage: usize,
+    ) -> Option<u32> {
+        self.bit(tables.refinement_zero(c, interval, stage))
+            .map(u32::from)
+    }
 }
 
 pub(crate) fn write_leb128(out: &mut Vec<u8>, mut v: u64) {
@@ -621,15 +797,25 @@ mod tests {
             }
         );
     }
-    /// Version 3 frames (coarse levels, then refinement bits): the whole frame gives every
+    /// Version 3 and 4 frames (coarse levels, then refinement bits; Huffman or range coded): the whole frame gives every
     /// level exactly, every prefix gives the whole frame's first items, and what a prefix
     /// leaves of each value is an interval around its level.
     #[test]
     fn version_3_frames_refine_every_prefix() {
-        for (bits, delay) in [(1, 0), (2, 62), (3, 31)] {
-            let tables =
-                CodecTables::from_json(&crate::codec::tables::tests::with_refinement(bits, delay))
-                    .unwrap();
+        use crate::codec::tables::tests::{with_range_coding, with_refinement};
+        for (bits, delay, range_coded) in [
+            (1, 0, false),
+            (2, 62, false),
+            (3, 31, false),
+            (2, 31, true),
+            (3, 0, true),
+        ] {
+            let json = if range_coded {
+                with_range_coding(bits, delay)
+            } else {
+                with_refinement(bits, delay)
+            };
+            let tables = CodecTables::from_json(&json).unwrap();
             let (params, mut map) = small_stream();
             let (h, w) = params.latent_dims();
             let total = 12 * h * w;
@@ -640,7 +826,7 @@ mod tests {
             map.0[20] = 12;
             let items = tables.items(total);
             let data = encode_frame(&tables, &params, &map, &levels, items);
-            assert_eq!(data[0], 3);
+            assert_eq!(data[0], if range_coded { 4 } else { 3 });
             let full = decode_frame(&tables, &params, &data, usize::MAX).unwrap();
             assert_eq!(
                 (full.status, full.levels.len()),

@@ -18,6 +18,7 @@ pub mod huffman;
 pub mod order;
 pub mod packet;
 pub mod quant;
+pub mod range;
 pub mod refine;
 pub mod saliency;
 pub mod tables;

@@ -904,9 +904,15 @@ mod tests {
     /// level; a re-packetized frame prefix carries the same items.
     #[test]
     fn version_3_packets_carry_items() {
-        let tables =
-            CodecTables::from_json(&crate::codec::tables::tests::with_refinement(2, 62)).unwrap();
-        for interleave in [1, 3] {
+        use crate::codec::tables::tests::{with_range_coding, with_refinement};
+        // Version 4 (range coded frames) packets are version 3's: Huffman codes.
+        for (json, interleave) in [
+            (with_refinement(2, 62), 1),
+            (with_refinement(2, 62), 3),
+            (with_range_coding(2, 31), 1),
+            (with_range_coding(2, 31), 3),
+        ] {
+            let tables = CodecTables::from_json(&json).unwrap();
             let (params, map, levels) = frame_of(96, 64, interleave);
             let levels: Vec<u8> = levels
                 .iter()

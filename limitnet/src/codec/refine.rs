@@ -138,11 +138,62 @@ impl Refinement {
         }
         interval
     }
+
+    /// Refinement bits of one coarse level: the nodes of its binary tree, `2^r - 1`.
+    pub const fn nodes(self) -> usize {
+        (1 << self.bits) - 1
+    }
+
+    /// Which node of its coarse level's tree the bit narrowing `interval` at `stage` (1..=r)
+    /// is: `2^(stage-1) - 1 + (lo - first level of the coarse level) >> (r - stage + 1)`, so
+    /// stage 1 is node 0 and the earlier bits pick the node below it (version 4 codes each node
+    /// with its own probability).
+    #[inline]
+    pub fn node(self, interval: Interval, stage: usize) -> usize {
+        let first = self.interval(self.coarse(interval.lo)).lo;
+        (1 << (stage - 1)) - 1
+            + (usize::from(interval.lo - first) >> (self.bits as usize - stage + 1))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The nodes of every coarse level's tree are 0..2^r - 1, each reached by one path.
+    #[test]
+    fn nodes_number_the_tree() {
+        for bits in 1..=3u8 {
+            let r = Refinement::new(bits, 64).unwrap();
+            for q in 1..64u8 {
+                let mut seen = Vec::new();
+                for stage in 1..=usize::from(bits) {
+                    let interval = r.interval_before(q, stage);
+                    if interval.is_exact() {
+                        continue;
+                    }
+                    let node = r.node(interval, stage);
+                    assert!(
+                        node < r.nodes() && node >= (1 << (stage - 1)) - 1,
+                        "{q} {stage}"
+                    );
+                    seen.push(node);
+                }
+                // The other levels of the coarse level share a path only as far as they agree.
+                for other in 1..64u8 {
+                    if r.coarse(other) != r.coarse(q) {
+                        continue;
+                    }
+                    for stage in 1..=usize::from(bits) {
+                        let (a, b) = (r.interval_before(q, stage), r.interval_before(other, stage));
+                        if !a.is_exact() && !b.is_exact() {
+                            assert_eq!(a == b, r.node(a, stage) == r.node(b, stage));
+                        }
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn every_level_is_reached_by_its_bits() {

@@ -7,7 +7,8 @@ use serde::Deserialize;
 
 use super::huffman::HuffmanCode;
 use super::quant::Quantizer;
-use super::refine::Refinement;
+use super::range::{FrequencyTable, PROB_TOTAL};
+use super::refine::{Interval, Refinement};
 use super::{CodecError, PriorityRule, saliency};
 
 /// Downsampling factor of the encoder: a W x H frame gives a ceil(W/8) x ceil(H/8) latent grid.
@@ -36,6 +37,14 @@ struct CodecJson {
     #[serde(default)]
     refinement_delay: Option<u32>,
     code_lengths: CodeLengths,
+    /// Version 4 only: `[channel][context][coarse level]`, each list adding up to
+    /// [`PROB_TOTAL`]: the range coder's tables for frames (packets keep the Huffman codes).
+    #[serde(default)]
+    frequencies: Option<Vec<Vec<Vec<u32>>>>,
+    /// Version 4 only: `[channel][coarse level][refinement node]`, the frequency (1..PROB_TOTAL)
+    /// of a 0 bit at each node of a coarse level's refinement tree.
+    #[serde(default)]
+    refinement_zeros: Option<Vec<Vec<Vec<u32>>>>,
 }
 
 /// `[channel][level]` in version 1, `[channel][context][level]` in version 2.
@@ -66,6 +75,11 @@ pub struct CodecTables {
     quantizer: Quantizer,
     /// `codes[channel * contexts + context]`.
     codes: Vec<HuffmanCode>,
+    /// Version 4: the range coder's tables, indexed like `codes`; empty before.
+    frequencies: Vec<FrequencyTable>,
+    /// Version 4: frequency of a 0 refinement bit by `(channel * coarse levels + coarse level)
+    /// * nodes + node`; empty before.
+    refinement_zeros: Vec<u16>,
     priority_rule: PriorityRule,
     refinement: Refinement,
 }
@@ -75,7 +89,7 @@ impl CodecTables {
         let j: CodecJson = serde_json::from_slice(bytes)
             .map_err(|e| CodecError::BadTables(format!("codec.json: {e}")))?;
         let bad = |m: String| Err(CodecError::BadTables(m));
-        if j.format != "limitnet-codec" || !(1..=3).contains(&j.version) {
+        if j.format != "limitnet-codec" || !(1..=4).contains(&j.version) {
             return bad(format!(
                 "unsupported codec tables {:?} version {}",
                 j.format, j.version
@@ -95,14 +109,14 @@ impl CodecTables {
         }
         let edges = match (j.version, &j.context_edges) {
             (1, None) => Vec::new(),
-            (2 | 3, Some(edges)) => edges.clone(),
+            (2..=4, Some(edges)) => edges.clone(),
             _ => {
-                return bad("context_edges are required in versions 2 and 3 and only there".into());
+                return bad("context_edges are required from version 2 on and only there".into());
             }
         };
         let refinement = match (j.version, j.refinement_bits, j.refinement_delay) {
             (1 | 2, None, None) => Refinement::whole(j.levels),
-            (3, Some(bits), Some(_)) => match Refinement::new(bits, j.levels) {
+            (3 | 4, Some(bits), Some(_)) => match Refinement::new(bits, j.levels) {
                 Some(r) if bits > 0 => r,
                 _ => {
                     return bad(format!(
@@ -113,7 +127,7 @@ impl CodecTables {
             },
             _ => {
                 return bad(
-                    "refinement_bits and refinement_delay are required in version 3 and only there"
+                    "refinement_bits and refinement_delay are required from version 3 on and only there"
                         .into(),
                 );
             }
@@ -150,7 +164,7 @@ impl CodecTables {
         // One list of code lengths per (channel, context), channel-major.
         let lengths: Vec<&Vec<u8>> = match (&j.code_lengths, j.version) {
             (CodeLengths::PerChannel(l), 1) if l.len() == j.channels => l.iter().collect(),
-            (CodeLengths::PerContext(l), 2 | 3)
+            (CodeLengths::PerContext(l), 2..=4)
                 if l.len() == j.channels && l.iter().all(|c| c.len() == contexts) =>
             {
                 l.iter().flatten().collect()
@@ -187,6 +201,46 @@ impl CodecTables {
                 HuffmanCode::from_lengths(l)
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let frequencies = match (j.version, &j.frequencies) {
+            (1..=3, None) => Vec::new(),
+            (4, Some(f)) if f.len() == j.channels && f.iter().all(|c| c.len() == contexts) => f
+                .iter()
+                .flatten()
+                .map(|freqs| match FrequencyTable::new(freqs) {
+                    Some(t) if t.symbols() == coded_levels as usize => Ok(t),
+                    _ => Err(CodecError::BadTables(format!(
+                        "frequencies: each list must have {coded_levels} entries of at least 1 adding up to {PROB_TOTAL}"
+                    ))),
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            _ => {
+                return bad(format!(
+                    "frequencies [{} channels][{contexts} contexts][{coded_levels} levels] are required in version 4 and only there",
+                    j.channels
+                ));
+            }
+        };
+        let nodes = refinement.nodes();
+        let refinement_zeros = match (j.version, &j.refinement_zeros) {
+            (1..=3, None) => Vec::new(),
+            (4, Some(z))
+                if z.len() == j.channels
+                    && z.iter().all(|c| {
+                        c.len() == coded_levels as usize
+                            && c.iter().all(|n| {
+                                n.len() == nodes && n.iter().all(|&f| (1..PROB_TOTAL).contains(&f))
+                            })
+                    }) =>
+            {
+                z.iter().flatten().flatten().map(|&f| f as u16).collect()
+            }
+            _ => {
+                return bad(format!(
+                    "refinement_zeros [{} channels][{coded_levels} levels][{nodes} nodes] of 1..{PROB_TOTAL} are required in version 4 and only there",
+                    j.channels
+                ));
+            }
+        };
         let quantizer = Quantizer::new(&j.latent_min, &j.latent_max, j.levels);
         // A range too wide for f32 (hi - lo overflows: NaN and infinite latent values) or so
         // narrow that the step underflows to 0 (every level the same value) is unusable.
@@ -210,6 +264,8 @@ impl CodecTables {
             context_of_level,
             quantizer,
             codes,
+            frequencies,
+            refinement_zeros,
             priority_rule,
             refinement,
         })
@@ -269,6 +325,30 @@ impl CodecTables {
     #[inline]
     pub fn channel_codes(&self, channel: usize) -> &[HuffmanCode] {
         &self.codes[channel * self.contexts..][..self.contexts]
+    }
+
+    /// Whether frames are range coded (version 4) rather than Huffman coded.
+    pub fn range_coded(&self) -> bool {
+        !self.frequencies.is_empty()
+    }
+
+    /// The range coder's tables of `channel`, by context (version 4; empty before).
+    #[inline]
+    pub fn channel_frequencies(&self, channel: usize) -> &[FrequencyTable] {
+        self.frequencies
+            .get(channel * self.contexts..(channel + 1) * self.contexts)
+            .unwrap_or_default()
+    }
+
+    /// Version 4: the frequency of a 0 for the refinement bit of `channel` that narrows
+    /// `interval` at `stage` ([`Refinement::node`]).
+    #[inline]
+    pub fn refinement_zero(&self, channel: usize, interval: Interval, stage: usize) -> u32 {
+        let r = self.refinement;
+        let coarse = usize::from(r.coarse(interval.lo));
+        let at =
+            (channel * r.coarse_levels() as usize + coarse) * r.nodes() + r.node(interval, stage);
+        u32::from(self.refinement_zeros[at])
     }
 
     /// The code of `channel` in `context` (0 with version 1 tables).
@@ -359,6 +439,91 @@ pub(crate) mod tests {
             j["refinement_bits"] = bits.into();
             j["refinement_delay"] = delay.into();
         })
+    }
+
+    /// [`with_refinement`]'s tables as version 4: range coder frequencies `2^(15 - length)` of
+    /// each code's lengths, the rest given to the first level.
+    pub(crate) fn with_range_coding(bits: u8, delay: u32) -> Vec<u8> {
+        edited(&with_refinement(bits, delay), |j| {
+            j["version"] = 4.into();
+            let frequencies: Vec<Vec<Vec<u32>>> = j["code_lengths"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|contexts| {
+                    contexts
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|code| {
+                            let mut f: Vec<u32> = code
+                                .as_array()
+                                .unwrap()
+                                .iter()
+                                .map(|l| 1 << (15 - l.as_u64().unwrap()))
+                                .collect();
+                            f[0] += PROB_TOTAL - f.iter().sum::<u32>();
+                            f
+                        })
+                        .collect()
+                })
+                .collect();
+            j["frequencies"] = serde_json::to_value(frequencies).unwrap();
+            // Skewed towards 0 bits at even nodes, towards 1 at odd ones.
+            let coarse = Refinement::new(bits, 64).unwrap().coarse_levels() as usize;
+            let nodes = (1usize << bits) - 1;
+            let zeros: Vec<Vec<Vec<u32>>> = (0..12)
+                .map(|c| {
+                    (0..coarse)
+                        .map(|l| {
+                            (0..nodes)
+                                .map(|n| [PROB_TOTAL - 100, 200, PROB_TOTAL / 2][(c + l + n) % 3])
+                                .collect()
+                        })
+                        .collect()
+                })
+                .collect();
+            j["refinement_zeros"] = serde_json::to_value(zeros).unwrap();
+        })
+    }
+
+    /// Frequencies are required in version 4 and only there, and each list must be a valid
+    /// table of the coarse level count.
+    #[test]
+    fn version_4_needs_valid_frequencies() {
+        let v4 = with_range_coding(2, 31);
+        let t = CodecTables::from_json(&v4).unwrap();
+        assert!(t.range_coded() && t.frame_version() == 4);
+        assert_eq!(t.channel_frequencies(11).len(), t.contexts());
+        let v3 = with_refinement(2, 31);
+        assert!(!CodecTables::from_json(&v3).unwrap().range_coded());
+        for bad in [
+            edited(&v4, |j| {
+                j.as_object_mut().unwrap().remove("frequencies");
+            }),
+            edited(&v3, |j| j["frequencies"] = serde_json::json!([])),
+            edited(&v4, |j| j["frequencies"][3][2][0] = 0.into()),
+            edited(&v4, |j| j["frequencies"][0][0][1] = 40000.into()),
+            edited(&v4, |j| {
+                j["frequencies"][5].as_array_mut().unwrap().pop();
+            }),
+        ] {
+            let err = CodecTables::from_json(&bad).unwrap_err().to_string();
+            assert!(err.contains("frequencies"), "{err}");
+        }
+        for bad in [
+            edited(&v4, |j| {
+                j.as_object_mut().unwrap().remove("refinement_zeros");
+            }),
+            edited(&v4, |j| j["refinement_zeros"][1][2][0] = 0.into()),
+            edited(&v4, |j| j["refinement_zeros"][1][2][0] = PROB_TOTAL.into()),
+            edited(&v4, |j| {
+                j["refinement_zeros"][0].as_array_mut().unwrap().pop();
+            }),
+        ] {
+            let err = CodecTables::from_json(&bad).unwrap_err().to_string();
+            assert!(err.contains("refinement_zeros"), "{err}");
+        }
     }
 
     /// The embedded tables edited by `edit`, every code cut to its first `symbols` lengths,
