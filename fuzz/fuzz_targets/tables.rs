@@ -3,14 +3,15 @@
 //!
 //! Input: `mode | rest`. Even mode: `rest` is a codec.json. Odd mode: `rest` is
 //! `n - 1 | n code lengths | bits to decode`. Accepted tables must give finite, ordered latent values
-//! for every level and codes that decode what they encode; a code is accepted exactly when its
-//! lengths are in 1..=15 and satisfy Kraft's inequality.
+//! for every level and codes that decode what they encode (version 4: range coder tables too); a
+//! code is accepted exactly when its lengths are in 1..=15 and satisfy Kraft's inequality.
 
 #![no_main]
 
 use limitnet::codec::CodecTables;
 use limitnet::codec::bits::{BitReader, BitWriter};
 use limitnet::codec::huffman::{HuffmanCode, MAX_CODE_LENGTH};
+use limitnet::codec::range::{PrefixDecoder, RangeEncoder};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|input: &[u8]| {
@@ -43,6 +44,24 @@ fn check_json(json: &[u8]) {
             // Levels, or coarse levels with version 3 tables.
             assert_eq!(code.symbols(), tables.refinement().coarse_levels() as usize);
             check_code(code, &[]);
+        }
+        // Version 4: every symbol of every table, and a refinement bit each way, range code and
+        // decode back.
+        let tables_c = tables.channel_frequencies(c);
+        let mut encoder = RangeEncoder::new(Vec::new());
+        for table in tables_c {
+            for s in 0..table.symbols() {
+                encoder.encode(table, s);
+                encoder.encode_bit(1 + (s as u32 * 7919) % 32767, s % 2 == 1);
+            }
+        }
+        let data = encoder.finish();
+        let mut decoder = PrefixDecoder::new(&data);
+        for table in tables_c {
+            for s in 0..table.symbols() {
+                assert_eq!(decoder.symbol(table), Some(s), "channel {c}");
+                assert_eq!(decoder.bit(1 + (s as u32 * 7919) % 32767), Some(s % 2 == 1));
+            }
         }
     }
 }

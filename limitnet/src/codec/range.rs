@@ -162,6 +162,10 @@ impl RangeEncoder {
     /// Writes the fewest bytes that let every symbol coded so far decode whatever follows them
     /// (or is cut), and returns the buffer.
     pub fn finish(mut self) -> Vec<u8> {
+        if self.first && self.low == 0 && self.range == u32::MAX {
+            // Nothing coded: nothing to determine (a frame of 0 items has no payload).
+            return self.out;
+        }
         // The shortest k (0..=4) such that some k-byte continuation v gives an interval
         // [v 00.., v FF..] inside [low, low + range): then every continuation decodes the same.
         let end = self.low + u64::from(self.range);
@@ -402,6 +406,7 @@ mod tests {
         for (n, seed) in [(0, 1), (1, 2), (5, 3), (300, 4), (3000, 5)] {
             let items = symbols(n, seed);
             let data = encode(&items);
+            assert_eq!(data.is_empty(), n == 0, "{n} symbols: {} bytes", data.len());
             assert_eq!(decode(&data, &items), n, "{n} symbols");
             let mut previous = 0;
             for cut in 0..data.len() {
