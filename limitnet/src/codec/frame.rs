@@ -1,6 +1,7 @@
 //! One frame of the progressive bitstream (docs/bitstream.md "Frame").
 //!
-//! `version | stream tag | value count (LEB128) | saliency map (40 bytes) | Huffman payload`
+//! `version | stream tag | value count (LEB128) | saliency map (40 bytes) | payload` (Huffman
+//! codes, or from version 4 range coded: [`super::range`])
 //!
 //! Values are sent in [`priority_order`]; every byte prefix of a frame decodes to exactly the
 //! values of the full frame on the positions it covers, and the rest are zero. The frame

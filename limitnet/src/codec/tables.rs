@@ -283,7 +283,8 @@ impl CodecTables {
     }
 
     /// The frame format version these tables code: frames of version 1 tables use one code per
-    /// channel, frames of version 2 tables a code per channel and context.
+    /// channel, frames of version 2 tables a code per channel and context, version 3 sends
+    /// coarse levels and refinement bits, version 4 range codes version 3's items.
     pub fn frame_version(&self) -> u8 {
         self.version
     }
