@@ -35,11 +35,30 @@ cp -r models/limitnet-lite "$tmp/lite-copy"
 cmp models/limitnet-lite/encoder.onnx "$tmp/lite-copy/encoder.onnx"
 cargo run --quiet --release -p limitnet --example eval_frames -- "$tmp/in" "$tmp/out-resilient" "$tmp/lite-copy" 256
 test -f "$tmp/out-resilient/256/coffee-224.png"
-# The layered bundle (a second latent layer): two steps, export, decode through the Rust codec.
+# The layered bundle (a second latent layer): two steps, export, decode through the Rust codec;
+# then two rate-aware steps (Laplace prior, a level at 0) and a version 4 (range coded) export.
 (cd training && ../$py -m limitnet_train.layered --bundle ../models/limitnet-lite --data ../data --out "$tmp/layered" \
   --max-steps 2 --batch 2 --eval-every 10 \
   && ../$py -m limitnet_train.layered --bundle ../models/limitnet-lite --data ../data --out "$tmp/layered" \
-     --export "$tmp/layered-bundle" --table-crops 32)
-cargo run --quiet --release -p limitnet --example eval_frames -- "$tmp/in" "$tmp/out-layered" "$tmp/layered-bundle" 256
-test -f "$tmp/out-layered/256/coffee-224.png"
+     --export "$tmp/layered-bundle" --table-crops 32 \
+  && ../$py -m limitnet_train.layered --bundle ../models/limitnet-lite --data ../data --out "$tmp/layered-rd" \
+     --init "$tmp/layered/ckpt.pt" --rate-model laplace --zero-level --max-steps 2 --batch 2 --eval-every 10 \
+  && ../$py -m limitnet_train.layered --bundle ../models/limitnet-lite --data ../data --out "$tmp/layered-rd" \
+     --export "$tmp/layered-rd-bundle" --range-coded --table-crops 32)
+# A checkpoint recovered from the exported graphs exports the same bundle.
+(cd training && ../$py -m limitnet_train.layered --recover "$tmp/layered-bundle" --out "$tmp/layered-recovered" \
+  && ../$py -m limitnet_train.layered --bundle ../models/limitnet-lite --data ../data --out "$tmp/layered-recovered" \
+     --export "$tmp/layered-recovered-bundle" --table-crops 32)
+cmp "$tmp/layered-bundle/codec.json" "$tmp/layered-recovered-bundle/codec.json"
+for bundle in layered-bundle layered-rd-bundle; do
+  cargo run --quiet --release -p limitnet --example eval_frames -- "$tmp/in" "$tmp/out-$bundle" "$tmp/$bundle" 256
+  test -f "$tmp/out-$bundle/256/coffee-224.png"
+done
+# Rate-aware fine-tuning of the base (encoder and decoder): two steps, a version 4 bundle.
+(cd training && ../$py -m limitnet_train.ratefit --bundle ../models/limitnet-lite --data ../data --out "$tmp/ratefit" \
+  --max-steps 2 --batch 2 --eval-every 10 \
+  && ../$py -m limitnet_train.export --ckpt "$tmp/ratefit/model.pt" --refinement-bits 2 --refinement-delay 31 \
+     --range-coded --data ../data --out "$tmp/ratefit-bundle" --table-crops 32)
+cargo run --quiet --release -p limitnet --example eval_frames -- "$tmp/in" "$tmp/out-ratefit" "$tmp/ratefit-bundle" 256
+test -f "$tmp/out-ratefit/256/coffee-224.png"
 echo "training smoke test passed"

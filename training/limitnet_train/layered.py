@@ -208,9 +208,10 @@ def train(args):
     if os.path.exists(ckpt):
         state = torch.load(ckpt)
         layer2.load_state_dict(state["layer2"])
-        opt.load_state_dict(state["opt"])
+        if "opt" in state:  # not in a recovered checkpoint
+            opt.load_state_dict(state["opt"])
         step, seconds = state["step"], state["seconds"]
-        if rate is not None:
+        if rate is not None and state.get("rate") is not None:
             rate.load_state_dict(state["rate"])
         ramp_from = state.get("ramp_from", ramp_from)
         args.zero_level = state.get("zero_level", False)
@@ -258,6 +259,40 @@ def train(args):
     if args.eval_every <= args.max_steps:
         evaluate(bundle, layer2, val, fh, args.zero_level, rate)
     log(fh, f"done at step {step}")
+
+
+@torch.no_grad()
+def recover(args):
+    """OUT/ckpt.pt from an exported layered bundle (checkpoints are not committed): the layer's
+    weights read back from the ONNX graphs (`LayeredEncoderGraph`'s fused stem and projection
+    undone), so that a shipped bundle can be re-exported (new tables) or warm-start a run."""
+    import onnx
+    from onnx import numpy_helper
+
+    def weights(name):
+        graph = onnx.load(os.path.join(args.recover, name)).graph
+        return {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in graph.initializer}
+
+    enc, dec = weights("encoder.onnx"), weights("decoder.onnx")
+    layer2 = Layer2(args.channels)
+    split = enc["stem.weight"].shape[0] - 16
+    state = {
+        "enhancer.stem.weight": enc["stem.weight"][split:], "enhancer.stem.bias": enc["stem.bias"][split:],
+        # pixel_unshuffle's channel c*4 + i*2 + j holds offset (i, j) of channel c.
+        "enhancer.proj.weight": enc["project.weight"][::4, :, 0:1, 0:1].clone(),
+        "enhancer.proj.bias": enc["project.bias"][::4].clone(),
+        "latent_max": layer2.latent_max,
+    }
+    state.update({k: v for k, v in dec.items() if k.startswith("refiner.")})
+    layer2.load_state_dict(state)
+    with open(os.path.join(args.recover, "codec.json")) as f:
+        codec = json.load(f)
+    # The quantizer is told by its top level: RANGE for the first, RANGE - step with a level at 0.
+    lowest, step = layer_grid(codec["levels"], True)
+    zero_level = abs(codec["latent_max"][-1] - (lowest + (codec["levels"] - 1) * step)) < 1e-6
+    os.makedirs(args.out, exist_ok=True)
+    save(os.path.join(args.out, "ckpt.pt"), {"layer2": layer2.state_dict(), "zero_level": zero_level, "step": 0, "seconds": 0.0})
+    print(f"recovered {args.recover} -> {args.out}/ckpt.pt (zero_level {zero_level})")
 
 
 @torch.no_grad()
@@ -327,8 +362,14 @@ def main():
     ap.add_argument("--export", metavar="DIR", help="write the layered bundle to DIR instead of training")
     ap.add_argument("--table-crops", type=int, default=400)
     ap.add_argument("--range-coded", action="store_true", help="--export: version 4 tables (range coded frames)")
+    ap.add_argument("--recover", metavar="BUNDLE", help="write OUT/ckpt.pt from an exported layered bundle instead of training")
     args = ap.parse_args()
-    export(args) if args.export else train(args)
+    if args.recover:
+        recover(args)
+    elif args.export:
+        export(args)
+    else:
+        train(args)
 
 
 if __name__ == "__main__":
