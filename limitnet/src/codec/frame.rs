@@ -903,7 +903,7 @@ mod tests {
     }
 
     /// A frame coded only up to a byte budget is the whole frame cut there, for budgets below,
-    /// at and above the frame's size, in every version 3 bundle's layout.
+    /// at and above the frame's size, in the layouts of limitnet-lite and limitnet-layered.
     #[test]
     fn encode_within_is_the_whole_frame_cut() {
         for codec in [
